@@ -146,8 +146,8 @@ class EmotionSpec:
             mixture, intensity = VOCABULARY[word]
             return dict(mixture), intensity
         close = difflib.get_close_matches(word, known_words(), n=1, cutoff=0.75)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise EmostudioError(f"Unknown emotion word {word!r}; {hint}run 'emostudio emotions' to list the known "
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise EmostudioError(f"Unknown emotion word {word!r}{hint}; run 'emostudio emotions' to list the known "
                              "words, or describe the feeling in a few words (e.g. 'quietly furious').")
 
     @classmethod

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import abc
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from ...conditioning import EmotionSpec, Timeline
 from ...conditioning.timeline import has_markup
 from ...errors import EmostudioError
+from ..media import provenance, write_audio
 
 MAX_TEXT_CHARS = 5000
 
@@ -46,6 +49,11 @@ class SpeechResult:
     def duration(self) -> float:
         return len(self.waveform) / self.sample_rate
 
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the audio atomically, marked as synthetic with the generator and emotion."""
+        metadata = provenance(self.metadata.get("generator", "emostudio"), self.metadata.get("emotion", ""))
+        return write_audio(path, self.waveform, self.sample_rate, metadata)
+
 
 class SpeechBackend(abc.ABC):
     """Speaks text with an emotion. Implementations: the embedded Piper voice; neural TTS later."""
@@ -78,7 +86,8 @@ def make_timeline(text: str, spec: EmotionSpec) -> Timeline:
     if len(text) > MAX_TEXT_CHARS:
         raise EmostudioError(f"The text is {len(text)} characters long; the limit is {MAX_TEXT_CHARS}, so split it "
                              "into several requests (the batch command does this for many texts).")
-    timeline = Timeline.parse(text, default=spec) if has_markup(text) else Timeline.constant(text, spec)
+    marked = has_markup(text) or "[" in text or "]" in text
+    timeline = Timeline.parse(text, default=spec) if marked else Timeline.constant(text, spec)
     if not any(ch.isalnum() for ch in timeline.text):
         raise EmostudioError("The text has no words to speak; give a sentence with letters or numbers.")
     return timeline

@@ -89,14 +89,21 @@ class PiperVoice:
         owner.append(-1)
         return ids, owner
 
-    def run(self, ids: list[int], length_scale: float, noise_scale: float, noise_w: float) -> VoiceOutput:
+    def run(self, ids: list[int], length_scale: float, noise_scale: float, noise_w: float,
+            seed: int | None = None) -> VoiceOutput:
+        """Speak phoneme ids; the same ``seed`` gives the same take (None: a fresh one)."""
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
         inputs = {
             "input": np.array([ids], dtype=np.int64),
             "input_lengths": np.array([len(ids)], dtype=np.int64),
             "scales": np.array([noise_scale, length_scale, noise_w], dtype=np.float32),
         }
-        if "sid" in {i.name for i in self.session.get_inputs()}:
+        names = {i.name for i in self.session.get_inputs()}
+        if "sid" in names:
             inputs["sid"] = np.array([0], dtype=np.int64)
+        if NOISE_SEED_INPUT in names:
+            inputs[NOISE_SEED_INPUT] = np.array([seed % 1_000_003], dtype=np.int64)
         outputs = self.session.run(None, inputs)
         audio = np.asarray(outputs[0], dtype=np.float32).reshape(-1)
         if not self.has_durations:  # a voice whose graph could not be patched: spread time evenly
@@ -119,6 +126,7 @@ def _load_session(model_path: Path, threads: int | None):
     except Exception as error:  # onnx raises several types for damaged files
         raise EmostudioError(f"{model_path} is not a readable ONNX voice ({type(error).__name__}); download the "
                              "voice again or pass another --voice.") from error
+    _make_noise_seedable(model)
     produced = {output for node in model.graph.node for output in node.output}
     has_durations = all(name in produced for name in DURATION_TENSORS) and len(model.graph.output) == 1
     if has_durations:
@@ -134,6 +142,85 @@ def _load_session(model_path: Path, threads: int | None):
         raise EmostudioError(f"onnxruntime could not load the voice {model_path} ({type(error).__name__}); "
                              "pass a Piper voice exported for onnxruntime.") from error
     return session, has_durations
+
+
+NOISE_SEED_INPUT = "noise_seed"
+_PRIME = 2147483647  # 2**31 - 1
+
+
+def _make_noise_seedable(model) -> None:
+    """Replace the graph's RandomNormalLike nodes by noise computed from a ``noise_seed`` input.
+
+    onnxruntime's random kernels keep one generator per session, so a Piper voice cannot be made
+    to repeat a take. Here each noise tensor is built from its element indices and the seed with a
+    quadratic hash modulo 2**31 - 1 (exact int64 arithmetic, so the same on every machine) and
+    turned into normal samples by Box-Muller.
+    """
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    targets = [node for node in graph.node if node.op_type == "RandomNormalLike"]
+    if not targets or NOISE_SEED_INPUT in {i.name for i in graph.input}:
+        return
+    graph.input.append(helper.make_tensor_value_info(NOISE_SEED_INPUT, TensorProto.INT64, [1]))
+
+    def const(name: str, value, dtype=TensorProto.INT64):
+        graph.initializer.append(helper.make_tensor(name, dtype, [], [value]))
+        return name
+
+    zero, one, prime = const("noise/zero", 0), const("noise/one", 1), const("noise/prime", _PRIME)
+    for k, constant in enumerate((48271, 69621, 40692, 16807, 39373, 2796203)):
+        const(f"noise/c{k}", constant)
+    two_pi = const("noise/two_pi", 2 * np.pi, TensorProto.FLOAT)
+    minus_two = const("noise/minus_two", -2.0, TensorProto.FLOAT)
+    tiny = const("noise/tiny", 1e-7, TensorProto.FLOAT)
+    inv_prime = const("noise/inv_prime", 1.0 / _PRIME, TensorProto.FLOAT)
+
+    for index, node in enumerate(targets):
+        p = f"noise{index}/"
+        like, out = node.input[0], node.output[0]
+        nodes = [
+            helper.make_node("Shape", [like], [p + "shape"]),
+            helper.make_node("Size", [like], [p + "size"]),
+            helper.make_node("Range", [zero, p + "size", one], [p + "flat"]),
+            helper.make_node("Mul", [NOISE_SEED_INPUT, "noise/c5"], [p + "seed_mix"]),
+            helper.make_node("Add", [p + "flat", p + "seed_mix"], [p + "key"]),
+        ]
+
+        def uniform(tag: str, a: str, b: str, c: str) -> str:
+            # x = (key * a + index) mod p; x = (x * x + b) mod p; x = (x * x + c) mod p; u = x / p
+            q = p + tag
+            nodes.extend([
+                helper.make_node("Mul", [p + "key", a], [q + "m0"]),
+                helper.make_node("Add", [q + "m0", const(q + "offset", index * 7919 + len(tag))], [q + "a0"]),
+                helper.make_node("Mod", [q + "a0", prime], [q + "x0"]),
+                helper.make_node("Mul", [q + "x0", q + "x0"], [q + "s1"]),
+                helper.make_node("Add", [q + "s1", b], [q + "a1"]),
+                helper.make_node("Mod", [q + "a1", prime], [q + "x1"]),
+                helper.make_node("Mul", [q + "x1", q + "x1"], [q + "s2"]),
+                helper.make_node("Add", [q + "s2", c], [q + "a2"]),
+                helper.make_node("Mod", [q + "a2", prime], [q + "x2"]),
+                helper.make_node("Cast", [q + "x2"], [q + "xf"], to=TensorProto.FLOAT),
+                helper.make_node("Mul", [q + "xf", inv_prime], [q + "u"]),
+                helper.make_node("Max", [q + "u", tiny], [q + "uc"]),
+            ])
+            return q + "uc"
+
+        u1 = uniform("u1", "noise/c0", "noise/c1", "noise/c2")
+        u2 = uniform("u2", "noise/c3", "noise/c4", "noise/c1")
+        nodes += [
+            helper.make_node("Log", [u1], [p + "log"]),
+            helper.make_node("Mul", [p + "log", minus_two], [p + "r2"]),
+            helper.make_node("Sqrt", [p + "r2"], [p + "r"]),
+            helper.make_node("Mul", [u2, two_pi], [p + "theta"]),
+            helper.make_node("Cos", [p + "theta"], [p + "cos"]),
+            helper.make_node("Mul", [p + "r", p + "cos"], [p + "flat_noise"]),
+            helper.make_node("Reshape", [p + "flat_noise", p + "shape"], [out]),
+        ]
+        position = list(graph.node).index(node)
+        graph.node.remove(node)
+        for offset, new in enumerate(nodes):
+            graph.node.insert(position + offset, new)
 
 
 @functools.cache
@@ -158,10 +245,6 @@ class PiperSpeechBackend(SpeechBackend):
         return self.prosody_head.controls(self.bank.embed(specs))
 
     def synthesize(self, timeline: Timeline, seed: int | None = None) -> SpeechResult:
-        import onnxruntime
-
-        if seed is not None:
-            onnxruntime.set_seed(int(seed))
         voice, rate = self.voice, self.voice.sample_rate
         controls = self.controls_for(timeline.specs)
 
@@ -178,6 +261,7 @@ class PiperSpeechBackend(SpeechBackend):
                     length_scale=voice.length_scale / control.tempo_factor,
                     noise_scale=min(voice.noise_scale * control.variability_factor, 1.2),
                     noise_w=min(voice.noise_w * control.variability_factor, 1.5),
+                    seed=None if seed is None else seed + 7919 * len(takes),
                 )
                 stretch = output.reference_samples / control.tempo_factor / len(output.audio)
                 length = int(round(len(output.audio) * stretch))
@@ -200,10 +284,10 @@ class PiperSpeechBackend(SpeechBackend):
         audio = np.zeros(cursor, dtype=np.float32)
         phonemes: list[Timing] = []
         words: list[Timing] = []
-        for take in takes:
+        for number, take in enumerate(takes):
             # Curves are defined on the laid-out (final) time axis; PSOLA reads them at input times.
             shaped = apply_prosody(take.output.audio * OUTPUT_GAIN, rate, _scaled(curves, take, rate), 0.0,
-                                   take.stretch)
+                                   take.stretch, seed=None if seed is None else seed + number)
             audio[take.offset: take.offset + len(shaped)] = shaped[: cursor - take.offset]
             sentence_phonemes, sentence_words = _timings(take.sentence, take.owner,
                                                          take.output.samples_per_id * take.stretch, take.offset, rate)

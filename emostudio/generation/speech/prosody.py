@@ -43,17 +43,18 @@ class ProsodyCurves:
 
 
 def apply_prosody(audio: np.ndarray, sample_rate: int, curves: ProsodyCurves, start_time: float = 0.0,
-                  stretch: float = 1.0) -> np.ndarray:
+                  stretch: float = 1.0, seed: int | None = None) -> np.ndarray:
     """Apply the curves to a piece of mono audio that starts ``start_time`` seconds into the utterance.
 
     ``stretch`` is a constant duration factor for the piece (1.2 = 20% longer); the result has
-    ``round(len(audio) * stretch)`` samples.
+    ``round(len(audio) * stretch)`` samples. ``seed`` fixes the random pulse placement PSOLA
+    uses in unvoiced stretches, so a seeded take repeats exactly.
     """
     out = audio.astype(np.float64)
     length = int(round(len(audio) * stretch))
     local = start_time + np.arange(len(audio)) / sample_rate
     if curves.changes_pitch(local) or abs(stretch - 1.0) > 1e-3:
-        out = _psola(out, sample_rate, curves, start_time, stretch)
+        out = _psola(out, sample_rate, curves, start_time, stretch, seed)
     out = out[:length] if len(out) >= length else np.pad(out, (0, length - len(out)))
     # Output sample i sits at input time i / stretch, so the curves are read there.
     t = start_time + np.arange(length) / sample_rate / stretch
@@ -67,9 +68,12 @@ def apply_prosody(audio: np.ndarray, sample_rate: int, curves: ProsodyCurves, st
 
 
 def _psola(audio: np.ndarray, sample_rate: int, curves: ProsodyCurves, start_time: float,
-           stretch: float) -> np.ndarray:
+           stretch: float, seed: int | None) -> np.ndarray:
     import parselmouth
-    from parselmouth.praat import call
+    from parselmouth.praat import call, run
+
+    if seed is not None:
+        run(f"random_initializeWithSeedUnsafelyButPredictably ({int(seed)})")
 
     sound = parselmouth.Sound(audio, sampling_frequency=sample_rate)
     manipulation = call(sound, "To Manipulation", 0.01, PITCH_FLOOR_HZ, PITCH_CEILING_HZ)
@@ -93,7 +97,10 @@ def _psola(audio: np.ndarray, sample_rate: int, curves: ProsodyCurves, start_tim
         durations = call("Create DurationTier", "stretch", sound.xmin, sound.xmax)
         call(durations, "Add point", sound.xmin, float(stretch))
         call([durations, manipulation], "Replace duration tier")
-    return call(manipulation, "Get resynthesis (overlap-add)").values[0]
+    out = call(manipulation, "Get resynthesis (overlap-add)").values[0]
+    if seed is not None:
+        run("random_initializeSafelyAndUnpredictably ()")
+    return out
 
 
 def soft_limit(audio: np.ndarray, threshold: float = 0.8) -> np.ndarray:

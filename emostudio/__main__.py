@@ -1,0 +1,5 @@
+import sys
+
+from .ui.cli import main
+
+sys.exit(main())
