@@ -26,7 +26,8 @@ CATEGORY_DESCRIPTIONS: dict[str, tuple[str, ...]] = {
     "happy": ("happy and joyful", "cheerful, delighted and glad", "hopeful and optimistic", "warm and loving",
               "elated, thrilled, on top of the world"),
     "sad": ("sad and sorrowful", "gloomy, heartbroken and miserable", "melancholic and downcast"),
-    "angry": ("angry and furious", "irritated, enraged and hostile", "seething with rage"),
+    "angry": ("angry and furious", "irritated, enraged and hostile", "seething with rage",
+              "livid, fuming and outraged"),
     "fearful": ("afraid and scared", "nervous, anxious and worried", "terrified and panicked"),
     "disgusted": ("disgusted and repulsed", "grossed out, nauseated by something revolting"),
     "surprised": ("surprised and astonished", "amazed, startled and taken aback"),
@@ -38,7 +39,7 @@ DEGREE_WORDS: dict[str, float] = {
     "slightly": 0.3, "a little": 0.3, "a bit": 0.3, "somewhat": 0.4, "mildly": 0.35, "faintly": 0.25,
     "quietly": 0.5, "softly": 0.45, "subtly": 0.35, "barely": 0.2, "kind of": 0.4, "rather": 0.6,
     "very": 0.9, "really": 0.85, "deeply": 0.9, "so": 0.85, "extremely": 1.0, "incredibly": 1.0,
-    "utterly": 1.0, "completely": 1.0, "totally": 1.0, "wildly": 1.0, "overwhelmingly": 1.0,
+    "utterly": 1.0, "absolutely": 1.0, "completely": 1.0, "totally": 1.0, "wildly": 1.0, "overwhelmingly": 1.0,
 }
 DEFAULT_DESCRIPTION_INTENSITY = 0.75
 MAX_DESCRIPTION_CHARS = 300
@@ -57,12 +58,14 @@ class DescriptionResolver:
         self._anchor_categories = np.array([CATEGORIES.index(name) for name, _ in anchors])
         self._anchor_embeddings = self._embed([text for _, text in anchors])
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(self._model.encode(texts, normalize_embeddings=True, show_progress_bar=False))
+    def _embed(self, texts: list[str]):
+        # Kept as torch tensors: mixing numpy's BLAS threads with torch's slows this 50-fold.
+        return self._model.encode(texts, normalize_embeddings=True, show_progress_bar=False,
+                                  convert_to_tensor=True)
 
     def category_scores(self, description: str) -> np.ndarray:
         """Best cosine similarity between the description and each category's descriptions."""
-        similarity = self._anchor_embeddings @ self._embed([description])[0]
+        similarity = (self._anchor_embeddings @ self._embed([description])[0]).numpy()
         scores = np.full(len(CATEGORIES), -1.0)
         for index, value in zip(self._anchor_categories, similarity):
             scores[index] = max(scores[index], float(value))

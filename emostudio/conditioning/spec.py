@@ -103,9 +103,11 @@ class EmotionSpec:
                 raise EmostudioError(f"Could not read the emotion term {term!r} in {text!r}; write NAME or "
                                      "NAME:WEIGHT with a weight from 0 to 1, joined by '+' (e.g. 'happy:0.7+sad:0.3').")
             word, weight_text = match.group(1).lower(), match.group(2)
-            if word in seen:
-                raise EmostudioError(f"{word!r} appears twice in {text!r}; give each emotion once with its total weight.")
-            seen.add(word)
+            key = canonical_category(word) or word
+            if key in seen:
+                raise EmostudioError(f"{key!r} appears twice in {text!r} (perhaps under another name); give each "
+                                     "emotion once with its total weight.")
+            seen.add(key)
             mixture, default_amount = cls._lookup_word(word)
             weight = float(weight_text) if weight_text is not None else None
             if weight is not None and not 0.0 <= weight <= 1.0:
@@ -152,12 +154,15 @@ class EmotionSpec:
 
     @classmethod
     def from_vad(cls, valence: float, arousal: float, dominance: float) -> EmotionSpec:
-        """The mixture whose VAD point reproduces (v, a, d), by non-negative least squares.
+        """The mixture of categories near (v, a, d) whose VAD point reproduces it.
 
-        The amounts solve ``min ||sum_k a_k vad_k - point||`` with ``a_k >= 0`` over the non-neutral
-        categories; their sum is the intensity, capped at 1 for points beyond the categories.
+        Amounts ``a_k >= 0`` over the non-neutral categories solve ``sum_k a_k vad_k = point`` at the
+        least cost ``sum_k a_k (1 + angle_k)``, where ``angle_k`` is the angle between category k and
+        the point: categories in the point's direction are preferred, so a category's own point gives
+        that category alone. Points no mixture reaches get the least-squares mixture. The amounts'
+        sum is the intensity, capped at 1 for points beyond the categories.
         """
-        from scipy.optimize import nnls
+        from scipy.optimize import linprog, nnls
 
         point = np.array([valence, arousal, dominance], dtype=np.float64)
         if not np.all(np.isfinite(point)) or np.any(np.abs(point) > 1.0):
@@ -165,11 +170,17 @@ class EmotionSpec:
                                  "each of valence, arousal and dominance lies from -1 to 1.")
         names = [name for name in CATEGORIES if name != "neutral"]
         basis = np.array([CATEGORY_VAD[name] for name in names]).T
-        amounts, _ = nnls(basis, point)
+        label = f"vad:{valence:g},{arousal:g},{dominance:g}"
+        norm = np.linalg.norm(point)
+        if norm < 1e-9:
+            return cls.from_amounts({}, "vad", label)
+        cosine = basis.T @ point / (np.linalg.norm(basis, axis=0) * norm)
+        cost = 1.0 + np.arccos(np.clip(cosine, -1.0, 1.0))
+        solution = linprog(cost, A_eq=basis, b_eq=point, bounds=(0, None), method="highs")
+        amounts = solution.x if solution.status == 0 else nnls(basis, point)[0]
         total = float(amounts.sum())
         if total > 1.0:
             amounts = amounts / total
-        label = f"vad:{valence:g},{arousal:g},{dominance:g}"
         return cls.from_amounts({n: float(a) for n, a in zip(names, amounts) if a > 1e-4}, "vad", label)
 
     # -- use -----------------------------------------------------------------------------------
