@@ -1,0 +1,1 @@
+"""Emotional talking heads: face perception, the action-unit rig, lip sync and the warp renderer."""
