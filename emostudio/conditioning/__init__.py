@@ -15,6 +15,7 @@ _LAZY = {
     "EmotionEmbedding": ".bank",
     "ProsodyHead": ".heads",
     "ProsodyControls": ".heads",
+    "ExpressionHead": ".heads",
     "DescriptionResolver": ".describe",
 }
 

@@ -1,5 +1,9 @@
 """Heads: emotion embedding -> the controls an embedded generator understands.
 
+Every head is a per-category table of controls (trainable) plus a zero-initialised residual from
+the embedding vector; the output is ``neutral + intensity * (weights @ table - neutral + residual)``
+so mixtures interpolate and intensity 0 is exactly neutral.
+
 ProsodyHead gives speech prosody. Its default table reproduces the prosodic correlates of vocal
 emotion reviewed by
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
@@ -94,28 +99,85 @@ class ProsodyControls:
         return 2.0**self.variability_log2
 
 
-class ProsodyHead(ModelMixin, ConfigMixin):
-    """Category table (trainable) plus a zero-initialised residual from the embedding vector."""
+class CategoryTableHead(ModelMixin, ConfigMixin):
+    """Shared machinery of the heads: category table, residual, intensity scaling."""
 
+    def _build(self, table: list[tuple[float, ...]], embedding_dim: int, hidden_dim: int) -> None:
+        self.table = nn.Parameter(torch.tensor(table, dtype=torch.float32))
+        self.residual = nn.Sequential(nn.Linear(embedding_dim, hidden_dim), nn.SiLU(),
+                                      nn.Linear(hidden_dim, self.table.shape[1]))
+        nn.init.zeros_(self.residual[-1].weight)
+        nn.init.zeros_(self.residual[-1].bias)
+
+    def forward(self, embedding: EmotionEmbedding) -> torch.Tensor:
+        """(B, C) controls; intensity 0 gives the neutral row exactly."""
+        neutral = self.table[list(self.config.categories).index("neutral")]
+        displacement = embedding.weights @ self.table - neutral + self.residual(embedding.vector)
+        return neutral + embedding.intensity[:, None] * displacement
+
+
+class ProsodyHead(CategoryTableHead):
     config_name = "prosody_head_config.json"
 
     @register_to_config
     def __init__(self, categories: tuple[str, ...] = CATEGORIES, embedding_dim: int = 64,
                  hidden_dim: int = 64) -> None:
         super().__init__()
-        table = [DEFAULT_PROSODY_TABLE[name] for name in categories]
-        self.table = nn.Parameter(torch.tensor(table, dtype=torch.float32))
-        self.residual = nn.Sequential(nn.Linear(embedding_dim, hidden_dim), nn.SiLU(),
-                                      nn.Linear(hidden_dim, len(PROSODY_CONTROLS)))
-        nn.init.zeros_(self.residual[-1].weight)
-        nn.init.zeros_(self.residual[-1].bias)
-
-    def forward(self, embedding: EmotionEmbedding) -> torch.Tensor:
-        """(B, len(PROSODY_CONTROLS)) controls; intensity 0 gives the neutral row exactly."""
-        neutral = self.table[list(self.config.categories).index("neutral")]
-        displacement = embedding.weights @ self.table - neutral + self.residual(embedding.vector)
-        return neutral + embedding.intensity[:, None] * displacement
+        self._build([DEFAULT_PROSODY_TABLE[name] for name in categories], embedding_dim, hidden_dim)
 
     def controls(self, embedding: EmotionEmbedding) -> list[ProsodyControls]:
         with torch.no_grad():
             return [ProsodyControls.from_vector(row) for row in self(embedding)]
+
+
+# FACS action units the face rig animates. AU14R is the unilateral dimpler of contempt, on the
+# subject's right side.
+ACTION_UNITS: tuple[str, ...] = (
+    "AU1",   # inner brow raiser
+    "AU2",   # outer brow raiser
+    "AU4",   # brow lowerer
+    "AU5",   # upper lid raiser
+    "AU6",   # cheek raiser
+    "AU7",   # lid tightener
+    "AU9",   # nose wrinkler
+    "AU12",  # lip corner puller
+    "AU14R",  # dimpler, subject's right only
+    "AU15",  # lip corner depressor
+    "AU16",  # lower lip depressor
+    "AU20",  # lip stretcher
+    "AU23",  # lip tightener
+    "AU26",  # jaw drop
+)
+
+# Ekman & Friesen's EMFACS prototypes (as listed for the MEAD categories): 1.0 = the AU at full
+# strength for that emotion at intensity 1.
+_EMFACS: dict[str, dict[str, float]] = {
+    "neutral": {},
+    "happy": {"AU6": 1.0, "AU12": 1.0},
+    "sad": {"AU1": 1.0, "AU4": 0.7, "AU15": 1.0},
+    "angry": {"AU4": 1.0, "AU5": 0.7, "AU7": 1.0, "AU23": 1.0},
+    "fearful": {"AU1": 1.0, "AU2": 0.8, "AU4": 0.6, "AU5": 1.0, "AU20": 1.0, "AU26": 0.5},
+    "disgusted": {"AU9": 1.0, "AU15": 0.8, "AU16": 0.6},
+    "surprised": {"AU1": 1.0, "AU2": 1.0, "AU5": 1.0, "AU26": 0.8},
+    "contempt": {"AU14R": 1.0},
+}
+DEFAULT_EXPRESSION_TABLE: dict[str, tuple[float, ...]] = {
+    name: tuple(units.get(au, 0.0) for au in ACTION_UNITS) for name, units in _EMFACS.items()
+}
+
+
+class ExpressionHead(CategoryTableHead):
+    """Emotion embedding -> FACS action-unit intensities (EMFACS defaults, trainable)."""
+
+    config_name = "expression_head_config.json"
+
+    @register_to_config
+    def __init__(self, categories: tuple[str, ...] = CATEGORIES, embedding_dim: int = 64,
+                 hidden_dim: int = 64) -> None:
+        super().__init__()
+        self._build([DEFAULT_EXPRESSION_TABLE[name] for name in categories], embedding_dim, hidden_dim)
+
+    def action_units(self, embedding: EmotionEmbedding) -> np.ndarray:
+        """(B, len(ACTION_UNITS)) intensities clipped to [0, 1]."""
+        with torch.no_grad():
+            return self(embedding).clamp(0.0, 1.0).numpy()

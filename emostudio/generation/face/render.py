@@ -1,0 +1,178 @@
+"""The warp renderer: the portrait, densely warped by the deformed mesh, plus a mouth interior.
+
+The mesh is the 478 face landmarks, two rings of anchors around the face (so motion fades into
+the surroundings) and fixed anchors on the image border (so the background never tears); it is
+triangulated once, on the portrait. Each frame, the deformed triangles are rasterised at half
+resolution into a triangle-index image (painted back to front by MediaPipe depth, so a fold shows
+the nearer surface), every pixel gets the source position of its triangle's affine map, the map
+is upsampled, and one ``cv2.remap`` warps the portrait. This is the exact piecewise-affine
+inverse, so lids and lips that move far relative to their neighbours stay clean. Where the lips
+part beyond their rest opening, a mouth interior (cavity, teeth, tongue) is painted inside the
+deformed inner-lip contour.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+from . import topology as T
+
+RING_SCALES = (1.35, 1.9)  # anchor rings around the face, as multiples of the face's radius
+RING_FOLLOW = (0.6, 0.15)  # how much of the head's rigid motion each ring follows
+BORDER_POINTS = 8  # anchors per image side
+MAP_DOWNSCALE = 2  # the backward map is built at 1/2 resolution and upsampled
+
+
+class WarpRenderer:
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray) -> None:
+        self.image = np.ascontiguousarray(image)
+        self.height, self.width = image.shape[:2]
+        self.face_points = landmarks[:, :2].astype(np.float64)
+        self.face_count = len(self.face_points)
+        oval = self.face_points[T.FACE_OVAL]
+        self.face_center = oval.mean(axis=0)
+        rings = [self.face_center + scale * (oval - self.face_center) for scale in RING_SCALES]
+        self.ring_points = np.concatenate(rings)
+        self.ring_follow = np.repeat(RING_FOLLOW, len(oval))
+        border = _border_points(self.width, self.height, BORDER_POINTS)
+        self.vertices = np.concatenate([self.face_points, self.ring_points, border])
+        self.border_start = self.face_count + len(self.ring_points)
+        self.triangles = Delaunay(self.vertices).simplices
+        depth = np.zeros(len(self.vertices))
+        depth[: self.face_count] = landmarks[:, 2] if landmarks.shape[1] > 2 else 0.0
+        depth[self.face_count:] = depth[: self.face_count].max() + 1.0  # anchors lie behind the face
+        # Back to front: MediaPipe z grows away from the camera, so larger mean z is painted first.
+        self.triangles = self.triangles[np.argsort(-depth[self.triangles].mean(axis=1))]
+        self.interocular = float(np.linalg.norm(self.face_points[T.LEFT_IRIS[0]] - self.face_points[T.RIGHT_IRIS[0]]))
+        self.map_size = (self.width // MAP_DOWNSCALE, self.height // MAP_DOWNSCALE)
+        ys, xs = np.mgrid[0:self.map_size[1], 0:self.map_size[0]].astype(np.float32)
+        # Pixel centres of the coarse map, in full-resolution coordinates.
+        self._coarse = np.stack([(xs + 0.5) * MAP_DOWNSCALE - 0.5, (ys + 0.5) * MAP_DOWNSCALE - 0.5], axis=-1)
+        self._teeth_color = _teeth_color(image, self.face_points)
+        self.rest_gap = _mouth_gap(self.face_points)
+
+    def backward_map(self, vertices: np.ndarray) -> np.ndarray:
+        """(H, W, 2) float32 source coordinates for every output pixel, given deformed vertices."""
+        dest = vertices[self.triangles]  # (N, 3, 2)
+        source = self.vertices[self.triangles]
+        ones = np.ones((len(dest), 1, 3))
+        dest_h = np.concatenate([dest.transpose(0, 2, 1), ones], axis=1)  # (N, 3, 3)
+        determinant = np.linalg.det(dest_h)
+        valid = np.abs(determinant) > 1e-6
+        affine = np.zeros((len(dest), 2, 3))
+        affine[valid] = source.transpose(0, 2, 1)[valid] @ np.linalg.inv(dest_h[valid])
+        index = np.full((self.map_size[1], self.map_size[0]), -1, np.int32)
+        coarse = (dest + 0.5) / MAP_DOWNSCALE - 0.5
+        fixed = np.round(coarse * 16).astype(np.int32)  # 4 bits of sub-pixel precision
+        for number in np.flatnonzero(valid):
+            cv2.fillConvexPoly(index, fixed[number], int(number), lineType=cv2.LINE_8, shift=4)
+        coarse_map = self._coarse.copy()
+        painted = index >= 0
+        chosen = affine[index[painted]]
+        points = self._coarse[painted]
+        coarse_map[painted] = (np.einsum("nij,nj->ni", chosen[:, :, :2], points) + chosen[:, :, 2]).astype(np.float32)
+        return cv2.resize(coarse_map, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+
+    def render(self, face_positions: np.ndarray, ring_positions: np.ndarray | None = None,
+               mouth_light: float = 1.0) -> np.ndarray:
+        """One frame: warp the portrait so the landmarks sit at ``face_positions`` (478, 2)."""
+        vertices = self.vertices.copy()
+        vertices[: self.face_count] = face_positions
+        if ring_positions is not None:
+            vertices[self.face_count: self.border_start] = ring_positions
+        source = self.backward_map(vertices)
+        frame = cv2.remap(self.image, source[..., 0], source[..., 1], cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT)
+        self._paint_mouth(frame, face_positions, mouth_light)
+        return frame
+
+    def rig_ring_positions(self, head_offset: np.ndarray) -> np.ndarray:
+        """Ring anchors following a rigid head motion given as (R, 2) offsets of the ring points."""
+        return self.ring_points + head_offset * self.ring_follow[:, None]
+
+    def _paint_mouth(self, frame: np.ndarray, face_positions: np.ndarray, light: float) -> None:
+        opening = face_positions[T.MOUTH_OPENING]
+        upper = face_positions[T.UPPER_LIP_INNER]
+        lower = face_positions[T.LOWER_LIP_INNER]
+        gap = _mouth_gap(face_positions)
+        # A portrait photographed with parted lips already shows its own mouth; paint only the
+        # opening beyond that, fading in.
+        strength = float(np.clip((gap - self.rest_gap) / (0.05 * self.interocular), 0.0, 1.0))
+        if strength <= 0.0:
+            return
+        x0, y0 = np.floor(opening.min(axis=0)).astype(int) - 2
+        x1, y1 = np.ceil(opening.max(axis=0)).astype(int) + 3
+        x0, y0 = max(x0, 0), max(y0, 0)
+        x1, y1 = min(x1, self.width), min(y1, self.height)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return
+        # Supersampled mask of the opening for anti-aliased edges.
+        scale = 4
+        mask = np.zeros(((y1 - y0) * scale, (x1 - x0) * scale), np.uint8)
+        polygon = np.round((opening - [x0, y0]) * scale).astype(np.int32)
+        cv2.fillPoly(mask, [polygon], 255, lineType=cv2.LINE_AA)
+        alpha = cv2.resize(mask, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        ys = np.arange(y0, y1, dtype=np.float32)[:, None]
+        xs = np.arange(x0, x1, dtype=np.float32)[None, :]
+        top = np.interp(xs[0], upper[:, 0], upper[:, 1])[None, :]
+        bottom = np.interp(xs[0], lower[::-1, 0], lower[::-1, 1])[None, :] if lower[0, 0] > lower[-1, 0] else \
+            np.interp(xs[0], lower[:, 0], lower[:, 1])[None, :]
+        height = np.maximum(bottom - top, 1.0)
+        depth = np.clip((ys - top) / height, 0.0, 1.0)  # 0 at the upper lip, 1 at the lower lip
+        centre_x = (opening[:, 0].min() + opening[:, 0].max()) / 2
+        half_width = max((opening[:, 0].max() - opening[:, 0].min()) / 2, 1.0)
+        across = np.clip(np.abs(xs - centre_x) / half_width, 0.0, 1.0)
+        # Cavity: dark red, darkest at the back and the sides.
+        shade = (0.55 - 0.35 * across**2) * (0.6 + 0.4 * depth) * light
+        color = np.empty((y1 - y0, x1 - x0, 3), np.float32)
+        color[..., 0] = 95 * shade
+        color[..., 1] = 28 * shade
+        color[..., 2] = 30 * shade
+        # Upper teeth: a band under the upper lip, about 0.09 interocular tall, shaded at the sides.
+        tooth_height = 0.09 * self.interocular
+        teeth = np.clip(1.0 - (ys - top) / tooth_height, 0.0, 1.0) ** 0.35 * (ys >= top - 1)
+        teeth *= np.clip(1.2 - across**2 * 1.1, 0.0, 1.0)
+        # Lower teeth show only when the mouth is wide open.
+        lower_teeth = np.clip(1.0 - (bottom - ys) / (0.06 * self.interocular), 0.0, 1.0) ** 0.5
+        lower_teeth *= np.clip((gap / self.interocular - 0.18) / 0.1, 0.0, 1.0) * np.clip(1.0 - across**2, 0, 1)
+        tooth = self._teeth_color[None, None, :] * (0.75 + 0.25 * (1 - across))[..., None] * light
+        for amount in (teeth, lower_teeth):
+            color = color * (1 - amount[..., None]) + tooth * amount[..., None]
+        # Tongue: a soft reddish mound at the bottom of the cavity.
+        tongue = np.clip(1.0 - ((xs - centre_x) / (0.75 * half_width)) ** 2 - ((ys - bottom) / (0.45 * height)) ** 2,
+                         0.0, 1.0) * (depth > 0.35)
+        tongue_color = np.array([150, 60, 65], np.float32) * light
+        color = color * (1 - 0.85 * tongue[..., None]) + tongue_color * 0.85 * tongue[..., None]
+        region = frame[y0:y1, x0:x1].astype(np.float32)
+        alpha = alpha * strength
+        frame[y0:y1, x0:x1] = np.clip(region * (1 - alpha[..., None]) + color * alpha[..., None], 0, 255).astype(
+            np.uint8)
+
+
+def _mouth_gap(points: np.ndarray) -> float:
+    """Largest vertical distance between the inner lips near the middle of the mouth."""
+    upper = points[T.UPPER_LIP_INNER[3:8]]
+    lower = points[T.LOWER_LIP_INNER[3:8]]
+    return float(np.max(lower[:, 1] - upper[:, 1]))
+
+
+def _border_points(width: int, height: int, per_side: int) -> np.ndarray:
+    xs = np.linspace(0, width - 1, per_side)
+    ys = np.linspace(0, height - 1, per_side)
+    top = np.stack([xs, np.zeros_like(xs)], 1)
+    bottom = np.stack([xs, np.full_like(xs, height - 1)], 1)
+    left = np.stack([np.zeros_like(ys[1:-1]), ys[1:-1]], 1)
+    right = np.stack([np.full_like(ys[1:-1], width - 1), ys[1:-1]], 1)
+    return np.concatenate([top, bottom, left, right])
+
+
+def _teeth_color(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Off-white teeth tinted toward the portrait's light (mean colour of the face, brightened)."""
+    oval = landmarks[T.FACE_OVAL].astype(np.int32)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [oval], 1)
+    face_mean = image[mask > 0].reshape(-1, 3).mean(axis=0) if mask.any() else np.array([200, 180, 170])
+    tint = face_mean / max(face_mean.max(), 1.0)
+    return (np.array([232, 226, 214], np.float32) * (0.85 + 0.15 * tint)).astype(np.float32)

@@ -1,0 +1,190 @@
+"""The action-unit rig: a displacement field on the face mesh for every FACS action unit and viseme.
+
+Fields are written in face-normalised coordinates (origin between the eyes, x toward the image
+right, y toward the chin, unit = the distance between the eye centres) and turned into pixels
+through the portrait's own frame, so one definition fits any face, any size and a tilted head.
+Each field is a set of handles (landmark groups with a displacement) spread to the surrounding
+landmarks with a Gaussian falloff, restricted to the region the muscle moves (the jaw moves the
+lower lip and chin, never the upper lip). Fields of symmetric units are mirror images left/right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...conditioning.heads import ACTION_UNITS
+from . import topology as T
+
+# Mouth and eye shapes driven by speech and liveliness, in addition to the emotion's AUs.
+ARTICULATORS: tuple[str, ...] = ("JAW", "ROUND", "SPREAD", "PRESS", "LIP_UP", "BLINK")
+CONTROLS: tuple[str, ...] = ACTION_UNITS + ARTICULATORS
+
+
+@dataclass(frozen=True)
+class FaceFrame:
+    """Face-normalised coordinates of one portrait: p_face = R^T (p_px - origin) / scale."""
+
+    origin: np.ndarray  # (2,) pixels, midpoint of the eye centres
+    rotation: np.ndarray  # (2, 2) columns: face x axis, face y axis, in pixels
+    scale: float  # interocular distance in pixels
+
+    @classmethod
+    def from_landmarks(cls, landmarks: np.ndarray) -> FaceFrame:
+        right_eye = landmarks[T.RIGHT_EYE_RING, :2].mean(axis=0)  # subject's right = image left
+        left_eye = landmarks[T.LEFT_EYE_RING, :2].mean(axis=0)
+        axis = left_eye - right_eye
+        scale = float(np.linalg.norm(axis))
+        x_axis = axis / scale
+        y_axis = np.array([-x_axis[1], x_axis[0]])  # x right, y down (image convention)
+        return cls((left_eye + right_eye) / 2, np.stack([x_axis, y_axis], axis=1), scale)
+
+    def to_face(self, points: np.ndarray) -> np.ndarray:
+        return (points[..., :2] - self.origin) @ self.rotation / self.scale
+
+    def to_pixels(self, vectors: np.ndarray) -> np.ndarray:
+        """Face-unit displacement vectors to pixel displacement vectors."""
+        return vectors @ self.rotation.T * self.scale
+
+
+def _falloff(points: np.ndarray, handles: np.ndarray, sigma: float) -> np.ndarray:
+    """(V, H) Gaussian weights of every point to every handle."""
+    distance2 = ((points[:, None, :] - handles[None, :, :]) ** 2).sum(-1)
+    return np.exp(-distance2 / (2 * sigma**2))
+
+
+def _field(face: np.ndarray, handles: list[int], displacements: np.ndarray, sigma: float,
+           region: np.ndarray | None = None) -> np.ndarray:
+    """Spread handle displacements (H, 2) to all points, normalised so overlapping handles average."""
+    weights = _falloff(face, face[handles], sigma)
+    total = weights.sum(axis=1, keepdims=True)
+    field = weights @ np.broadcast_to(displacements, (len(handles), 2)) / np.maximum(total, 1.0)
+    if region is not None:
+        field *= region[:, None]
+    return field
+
+
+def _mirror_pair(face: np.ndarray, right: list[int], left: list[int], displacement_right: tuple[float, float],
+                 sigma: float, region: np.ndarray | None = None) -> np.ndarray:
+    """A symmetric field: the subject's right side moves by d, the left by d mirrored in x."""
+    dx, dy = displacement_right
+    return (_field(face, right, np.array([dx, dy]), sigma, region)
+            + _field(face, left, np.array([-dx, dy]), sigma, region))
+
+
+def _graded(face: np.ndarray, indices: list[int], start: float, end: float) -> np.ndarray:
+    """Per-handle weights running from ``start`` to ``end`` along an ordered landmark list."""
+    return np.linspace(start, end, len(indices))[:, None]
+
+
+def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
+    """(frame, fields): fields is (len(CONTROLS), V, 2) displacements in face units at full strength."""
+    frame = FaceFrame.from_landmarks(landmarks)
+    face = frame.to_face(landmarks)
+    count = len(face)
+    y = face[:, 1]
+
+    mouth_y = face[T.LIP_CORNERS, 1].mean()
+    upper_lip_y = face[T.UPPER_LIP_INNER, 1].mean()
+    lower_lip_y = face[T.LOWER_LIP_INNER, 1].mean()
+    split = (upper_lip_y + lower_lip_y) / 2
+    # Region below the lip line, with a soft edge: what the jaw carries.
+    lower_face = np.clip((y - split) / 0.06 + 0.5, 0.0, 1.0)
+    lower_face[T.LOWER_LIP_ALL] = 1.0
+    lower_face[T.UPPER_LIP_ALL] = 0.0
+    upper_face = np.clip((mouth_y - 0.35 - y) / 0.1, 0.0, 1.0)  # forehead, brows, lids, upper nose
+    above_eyes = np.clip((face[T.RIGHT_UPPER_LID + T.LEFT_UPPER_LID, 1].mean() - 0.02 - y) / 0.08, 0.0, 1.0)
+    lips = np.zeros(count)
+    lips[T.UPPER_LIP_ALL + T.LOWER_LIP_ALL] = 1.0
+    near_mouth = np.clip(1.0 - np.abs(y - mouth_y) / 0.55, 0.0, 1.0) * (y > mouth_y - 0.6)
+
+    fields: dict[str, np.ndarray] = {}
+    brow_sigma = 0.22
+    # AU1: inner brow raiser (inner ends rise most), AU2: outer brow raiser.
+    inner_weights = _graded(face, T.RIGHT_BROW, 1.0, 0.2)
+    fields["AU1"] = (_field(face, T.RIGHT_BROW, inner_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes)
+                     + _field(face, T.LEFT_BROW, inner_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes))
+    outer_weights = _graded(face, T.RIGHT_BROW, 0.2, 1.0)
+    fields["AU2"] = (_field(face, T.RIGHT_BROW, outer_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes)
+                     + _field(face, T.LEFT_BROW, outer_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes))
+    # AU4: brows down and together.
+    fields["AU4"] = _mirror_pair(face, T.RIGHT_BROW, T.LEFT_BROW, (0.06, 0.12), brow_sigma, upper_face)
+    # AU5: upper lids up; AU7: lower lids up and upper lids slightly down; AU6: cheeks and lower lids up.
+    fields["AU5"] = _mirror_pair(face, T.RIGHT_UPPER_LID, T.LEFT_UPPER_LID, (0.0, -0.07), 0.08, upper_face)
+    fields["AU7"] = (_mirror_pair(face, T.RIGHT_LOWER_LID, T.LEFT_LOWER_LID, (0.0, -0.06), 0.07)
+                     + _mirror_pair(face, T.RIGHT_UPPER_LID, T.LEFT_UPPER_LID, (0.0, 0.035), 0.06))
+    fields["AU6"] = (_mirror_pair(face, T.RIGHT_CHEEK, T.LEFT_CHEEK, (0.0, -0.08), 0.2, 1.0 - lips)
+                     + _mirror_pair(face, T.RIGHT_LOWER_LID, T.LEFT_LOWER_LID, (0.0, -0.03), 0.06))
+    # AU9: nose wrinkler lifts the nose wings and the centre of the upper lip, lowers inner brows.
+    fields["AU9"] = (_mirror_pair(face, T.RIGHT_NOSE_WING, T.LEFT_NOSE_WING, (0.0, -0.07), 0.12)
+                     + _field(face, T.UPPER_LIP_CENTER, np.array([0.0, -0.05]), 0.1, 1.0 - lower_face)
+                     + _mirror_pair(face, T.RIGHT_BROW[:2], T.LEFT_BROW[:2], (0.02, 0.05), 0.12, above_eyes))
+    # Lip corners: AU12 pull out and up, AU15 down, AU20 out, AU14R right corner in and back.
+    corner_sigma = 0.22
+    fields["AU12"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (-0.12, -0.11), corner_sigma,
+                                  near_mouth)
+    fields["AU15"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.02, 0.10), corner_sigma,
+                                  near_mouth)
+    fields["AU20"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (-0.11, 0.02), corner_sigma,
+                                  near_mouth)
+    fields["AU14R"] = _field(face, [T.RIGHT_LIP_CORNER], np.array([-0.07, -0.04]), 0.16, near_mouth)
+    # AU16: lower lip down (centre most); AU23: lips thinned and tightened.
+    fields["AU16"] = _field(face, T.LOWER_LIP_CENTER, np.array([0.0, 0.08]), 0.14, lower_face)
+    fields["AU23"] = (_field(face, T.UPPER_LIP_OUTER_CENTER, np.array([0.0, 0.025]), 0.12, 1.0 - lower_face)
+                      + _field(face, T.LOWER_LIP_OUTER_CENTER, np.array([0.0, -0.025]), 0.12, lower_face)
+                      + _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.03, 0.0), 0.12, near_mouth))
+    # AU26 / JAW: the jaw rotates open; everything below the lip line follows, chin most.
+    jaw = np.zeros((count, 2))
+    jaw[:, 1] = 0.32 * lower_face * np.clip((y - split) / 0.5 + 0.6, 0.6, 1.0)
+    fields["AU26"] = jaw
+    fields["JAW"] = jaw
+    # Visemes: rounding draws the corners in and opens the lips a little; spreading pulls them out;
+    # pressing closes the lips; LIP_UP tucks the lower lip under the upper teeth (f, v).
+    fields["ROUND"] = (_mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.10, 0.0), 0.16, near_mouth)
+                       + _field(face, T.UPPER_LIP_OUTER_CENTER, np.array([0.0, -0.03]), 0.1, 1.0 - lower_face)
+                       + _field(face, T.LOWER_LIP_OUTER_CENTER, np.array([0.0, 0.03]), 0.1, lower_face))
+    fields["SPREAD"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (-0.07, -0.01), 0.16,
+                                    near_mouth)
+    fields["PRESS"] = (_field(face, T.UPPER_LIP_INNER, np.array([0.0, 0.02]), 0.06, 1.0 - lower_face)
+                       + _field(face, T.LOWER_LIP_INNER, np.array([0.0, -0.02]), 0.06, lower_face))
+    fields["LIP_UP"] = _field(face, T.LOWER_LIP_ALL, np.array([0.0, -0.04]), 0.08, lower_face)
+    # BLINK: upper lids travel down onto the lower lids, point by point.
+    blink = np.zeros((count, 2))
+    for upper, lower in ((T.RIGHT_UPPER_LID, T.RIGHT_LOWER_LID), (T.LEFT_UPPER_LID, T.LEFT_LOWER_LID)):
+        target = _resample(face[lower], len(upper))
+        blink[upper] = target - face[upper]
+        blink[upper] *= 0.95  # leave a hairline so the closed lid reads as a lid, not a fold
+    fields["BLINK"] = blink
+    return frame, np.stack([fields[name] for name in CONTROLS])
+
+
+def _resample(points: np.ndarray, count: int) -> np.ndarray:
+    """``count`` points evenly along a polyline (to pair lid landmarks of different counts)."""
+    segment = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    position = np.concatenate([[0.0], np.cumsum(segment)])
+    targets = np.linspace(0.0, position[-1], count)
+    return np.stack([np.interp(targets, position, points[:, k]) for k in range(2)], axis=1)
+
+
+class FaceRig:
+    """A portrait's landmarks with its fields in pixels: control weights in, landmark positions out."""
+
+    def __init__(self, landmarks: np.ndarray) -> None:
+        self.landmarks = landmarks[:, :2].astype(np.float64)
+        self.frame, face_fields = build_fields(landmarks)
+        self.fields = self.frame.to_pixels(face_fields)  # (C, V, 2) pixels
+        self.index = {name: i for i, name in enumerate(CONTROLS)}
+
+    def weights(self, **values: float) -> np.ndarray:
+        vector = np.zeros(len(CONTROLS))
+        for name, value in values.items():
+            vector[self.index[name]] = value
+        return vector
+
+    def displacement(self, weights: np.ndarray) -> np.ndarray:
+        """(V, 2) pixel displacement for control weights (C,) or (C,) per frame -> (F, V, 2)."""
+        return np.tensordot(weights, self.fields, axes=([-1], [0]))
+
+    def deform(self, weights: np.ndarray) -> np.ndarray:
+        return self.landmarks + self.displacement(weights)

@@ -1,0 +1,220 @@
+"""Talking heads: the backend interface and the embedded warp backend, and the ``talk`` job.
+
+A backend turns a portrait and driving speech (audio, and phoneme timings when the speech was
+synthesised) into frames. The embedded backend animates the portrait's own face mesh: emotion as
+FACS action units from the ExpressionHead, following the timeline with smooth transitions; mouth
+shapes from phonemes or audio; blinks, head motion, gaze and breathing; all rendered by the warp
+renderer. The neural (diffusion) backend will implement the same interface.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...conditioning import EmotionSpec
+from ...conditioning.timeline import smooth_steps
+from ...errors import EmostudioError
+from ..media import MAX_AUDIO_SECONDS, VideoWriter, check_output_path, provenance, read_audio
+from ..speech.base import SegmentTiming, SpeechBackend, Timing, make_timeline, resolve_emotion
+from .lipsync import MOUTH, loudness_envelope, mouth_from_audio, mouth_from_phonemes
+from .motion import Motion, liveliness
+from .perception import FaceAnalysis, analyze_portrait
+from .render import WarpRenderer
+from .rig import CONTROLS, FaceRig
+
+EXPRESSION_TRANSITION_S = 0.45
+DEFAULT_SIZE = 512
+DEFAULT_FPS = 25.0
+
+
+@dataclass
+class DrivingSpeech:
+    """What drives the face: audio, emotion per time span, and phoneme timings when known."""
+
+    audio: np.ndarray
+    sample_rate: int
+    segments: list[SegmentTiming]
+    phonemes: list[Timing] | None = None
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+@dataclass
+class Animation:
+    """Per-frame rig controls and liveliness, before rendering."""
+
+    times: np.ndarray  # (F,) seconds
+    controls: np.ndarray  # (F, len(CONTROLS))
+    motion: Motion
+
+
+class TalkingHeadBackend(abc.ABC):
+    name: str = "talking-head"
+
+    @abc.abstractmethod
+    def frames(self, face: FaceAnalysis, speech: DrivingSpeech, fps: float,
+               seed: int | None = None) -> Iterator[np.ndarray]:
+        """RGB uint8 frames, ``frame_count(speech, fps)`` of them."""
+
+    @staticmethod
+    def frame_count(speech: DrivingSpeech, fps: float) -> int:
+        return max(1, math.ceil(speech.duration * fps))
+
+
+class WarpTalkingHead(TalkingHeadBackend):
+    """The embedded backend: the portrait's own mesh, rigged and warped. Runs on a CPU."""
+
+    name = "warp"
+
+    def __init__(self, bank=None, expression_head=None) -> None:
+        from ...conditioning import EmotionBank, ExpressionHead
+
+        self.bank = bank or EmotionBank()
+        self.expression_head = expression_head or ExpressionHead(embedding_dim=self.bank.config.embedding_dim)
+
+    def animate(self, speech: DrivingSpeech, fps: float, seed: int | None = None) -> Animation:
+        count = self.frame_count(speech, fps)
+        times = np.arange(count) / fps
+        controls = np.zeros((count, len(CONTROLS)))
+
+        specs = [segment.spec for segment in speech.segments]
+        embedding = self.bank.embed(specs)
+        units = self.expression_head.action_units(embedding)  # (S, AUs)
+        arousal = embedding.vad[:, 1].numpy()
+        boundaries = [(a.end + b.start) / 2 for a, b in zip(speech.segments[:-1], speech.segments[1:])]
+        controls[:, : units.shape[1]] = smooth_steps(times, boundaries, units, EXPRESSION_TRANSITION_S)
+        arousal_curve = smooth_steps(times, boundaries, arousal, EXPRESSION_TRANSITION_S)
+
+        if speech.phonemes:
+            mouth = mouth_from_phonemes(speech.phonemes, times)
+        else:
+            mouth = mouth_from_audio(speech.audio, speech.sample_rate, times)
+        for index, name in enumerate(MOUTH):
+            column = CONTROLS.index(name)
+            controls[:, column] = np.maximum(controls[:, column], mouth[:, index])
+        # An emotion's own jaw drop (fear, surprise) opens the mouth under speech as well.
+        jaw = CONTROLS.index("JAW")
+        drop = controls[:, CONTROLS.index("AU26")]
+        controls[:, jaw] = np.clip(controls[:, jaw] + 0.5 * drop * (1 - controls[:, jaw]), 0, 1)
+        controls[:, CONTROLS.index("AU26")] = 0.0  # carried by JAW now
+
+        loudness = loudness_envelope(speech.audio, speech.sample_rate, times)
+        motion = liveliness(count, fps, arousal_curve, loudness, seed)
+        controls[:, CONTROLS.index("BLINK")] = np.maximum(motion.blink, 0.0)
+        # Eyes widened by surprise or fear still blink fully: the blink wins over AU5.
+        controls[:, CONTROLS.index("AU5")] *= 1 - motion.blink
+        return Animation(times, controls, motion)
+
+    def frames(self, face: FaceAnalysis, speech: DrivingSpeech, fps: float,
+               seed: int | None = None) -> Iterator[np.ndarray]:
+        animation = self.animate(speech, fps, seed)
+        rig = FaceRig(face.landmarks)
+        renderer = WarpRenderer(face.image, face.landmarks)
+        posed = HeadPoser(rig, renderer, face.landmarks)
+        for index in range(len(animation.times)):
+            positions, rings = posed(rig.deform(animation.controls[index]), animation.motion, index)
+            yield renderer.render(positions, rings)
+
+
+class HeadPoser:
+    """Applies liveliness to deformed landmarks: gaze, a small rigid head motion with parallax."""
+
+    def __init__(self, rig: FaceRig, renderer: WarpRenderer, landmarks: np.ndarray) -> None:
+        from . import topology as T
+
+        self.frame = rig.frame
+        self.renderer = renderer
+        self.iris = T.RIGHT_IRIS + T.LEFT_IRIS
+        depth = landmarks[:, 2] if landmarks.shape[1] > 2 else np.zeros(len(landmarks))
+        self.relief = -(depth - depth.mean())  # toward the camera is positive
+        chin = landmarks[T.CHIN, :2]
+        self.pivot = chin + self.frame.to_pixels(np.array([0.0, 0.6]))
+
+    def __call__(self, positions: np.ndarray, motion: Motion, index: int) -> tuple[np.ndarray, np.ndarray]:
+        positions = positions.copy()
+        positions[self.iris] += self.frame.to_pixels(motion.gaze[index])
+        yaw, pitch = np.radians(motion.yaw[index]), np.radians(motion.pitch[index])
+        parallax = np.stack([np.sin(yaw) * self.relief, np.sin(pitch) * self.relief], axis=1)
+        positions += parallax @ self.frame.rotation.T
+        offset = self.frame.to_pixels(motion.shift[index] + np.array([0.0, -motion.breath[index]]))
+        offset = offset + self.frame.to_pixels(np.array([0.0, 0.15 * np.sin(pitch)]))
+        rotate = _rotation(np.radians(motion.roll[index]))
+        positions = (positions - self.pivot) @ rotate.T + self.pivot + offset
+        rings = (self.renderer.ring_points - self.pivot) @ rotate.T + self.pivot + offset
+        return positions, self.renderer.rig_ring_positions(rings - self.renderer.ring_points)
+
+
+def _rotation(angle: float) -> np.ndarray:
+    return np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
+
+@dataclass
+class TalkResult:
+    path: Path
+    duration: float
+    frames: int
+    fps: float
+    segments: list[SegmentTiming]
+    warnings: list[str] = field(default_factory=list)
+
+
+def driving_speech_from_audio(path: str | os.PathLike, spec: EmotionSpec) -> DrivingSpeech:
+    audio, rate = read_audio(path, MAX_AUDIO_SECONDS)
+    return DrivingSpeech(audio, rate, [SegmentTiming("", spec, 0.0, len(audio) / rate)], None)
+
+
+def talk(
+    output: str | os.PathLike,
+    text: str | None = None,
+    audio: str | os.PathLike | None = None,
+    emotion: EmotionSpec | str | None = None,
+    intensity: float | None = None,
+    portrait: str | os.PathLike | None = None,
+    size: int = DEFAULT_SIZE,
+    fps: float = DEFAULT_FPS,
+    seed: int | None = None,
+    speech_backend: SpeechBackend | None = None,
+    head_backend: TalkingHeadBackend | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> TalkResult:
+    """Render a talking-head MP4 of a portrait saying ``text`` (or lip-syncing ``audio``)."""
+    if (text is None) == (audio is None):
+        raise EmostudioError("Give either text to speak or an audio file to lip-sync, not both and not neither.")
+    if not 1.0 <= fps <= 60.0:
+        raise EmostudioError(f"The frame rate {fps:g} is out of range; use 1 to 60 frames per second.")
+    check_output_path(output, (".mp4",))
+    spec = resolve_emotion(emotion, intensity)
+    if text is not None:
+        timeline = make_timeline(text, spec)
+    face = analyze_portrait(portrait, size)
+    if text is not None:
+        if speech_backend is None:
+            from ..speech.piper import PiperSpeechBackend
+
+            speech_backend = PiperSpeechBackend()
+        spoken = speech_backend.synthesize(timeline, seed=seed)
+        speech = DrivingSpeech(spoken.waveform, spoken.sample_rate, spoken.segments, spoken.phonemes)
+        generator = f"emostudio warp talking head + {spoken.metadata.get('generator', 'speech')}"
+    else:
+        speech = driving_speech_from_audio(audio, spec)
+        generator = "emostudio warp talking head (lip-synced to a user recording)"
+    backend = head_backend or WarpTalkingHead()
+    total = backend.frame_count(speech, fps)
+    emotions = "; ".join(str(s.spec) for s in speech.segments)
+    metadata = provenance(generator, emotions)
+    with VideoWriter(output, face.image.shape[1], face.image.shape[0], fps, audio=speech.audio,
+                     sample_rate=speech.sample_rate, metadata=metadata) as writer:
+        for number, frame in enumerate(backend.frames(face, speech, fps, seed), start=1):
+            writer.write(frame)
+            if progress is not None:
+                progress(number, total)
+    return TalkResult(Path(output), speech.duration, total, fps, speech.segments, list(face.warnings))
