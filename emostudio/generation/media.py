@@ -1,24 +1,52 @@
-"""Writing media safely and marking it as synthetic.
+"""Reading and writing media safely, and marking outputs as synthetic.
 
 Outputs are written to a temporary file beside the target and renamed into place, so a failure
 never leaves a half-written file. Every file carries metadata that names the generator and the
-emotion and says it is synthetic.
+emotion and says it is synthetic. Video is H.264 + AAC in MP4, streamed frame by frame.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import os
 import tempfile
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import __version__
 from ..errors import EmostudioError
 
+if TYPE_CHECKING:
+    import av
+    import av.container
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+VIDEO_SUFFIXES = (".mp4",)
+
+MAX_AUDIO_SECONDS = 300
+"""Longest input audio :func:`read_audio` accepts, in seconds (five minutes).
+
+Talking-head clips are short; the limit bounds memory and render time and catches a wrong file
+(a film, an album) before minutes of work.
+"""
+
+SILENCE_PEAK = 1e-4
+"""Input audio whose absolute peak stays below this is treated as silent (nothing to lip-sync)."""
+
+_SOUNDFILE_SUFFIXES = (".wav", ".flac", ".ogg")
+_AAC_FALLBACK_RATE = 48000
+# Decoders of mp3/AAC/Opus return whole codec frames, a few tens of milliseconds past the true end.
+_CODEC_PADDING_SECONDS = 0.25
+# The MP4 (iTunes-style) metadata box has no "software" key, and libavformat overwrites
+# "encoder" with its own version, so the generator's name goes under "artist".
+_MP4_METADATA_KEYS = {"software": "artist"}
 
 
 def provenance(generator: str, emotion: str) -> dict[str, str]:
@@ -55,12 +83,22 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
                                          dir=target.parent if str(target.parent) else ".")
     os.close(handle)
     try:
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get ordinary permissions
         yield Path(temporary)
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without setting it (os.umask would race with other threads)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
 
 
 def write_audio(path: str | os.PathLike, waveform: np.ndarray, sample_rate: int, metadata: dict[str, str]) -> Path:
@@ -88,3 +126,385 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
 
     with soundfile.SoundFile(path) as handle:
         return {key: value for key, value in handle.copy_metadata().items() if value}
+
+
+# -- reading audio ---------------------------------------------------------------------------------
+
+
+def read_audio(path: str | os.PathLike, max_seconds: float = MAX_AUDIO_SECONDS) -> tuple[np.ndarray, int]:
+    """Mono float32 samples in [-1, 1] and their sample rate, from an audio file or a video's sound.
+
+    WAV, FLAC and Ogg are read with soundfile; anything else (mp3, m4a, aac, opus, or the first
+    audio track of mp4/mov/mkv/webm) with PyAV. Several channels are averaged.
+    """
+    source = _existing_file(path, "audio file")
+    waveform: np.ndarray | None = None
+    if source.suffix.lower() in _SOUNDFILE_SUFFIXES:
+        waveform, rate = _read_with_soundfile(source, max_seconds)
+    if waveform is None:
+        waveform, rate = _read_with_av(source, max_seconds)
+    if waveform.size == 0:
+        raise EmostudioError(f"{source.name} contains no audio samples; choose a recording with speech in it.")
+    if not np.all(np.isfinite(waveform)):
+        raise EmostudioError(f"{source.name} contains invalid (NaN or infinite) samples; re-export the audio.")
+    if float(np.max(np.abs(waveform))) < SILENCE_PEAK:
+        raise EmostudioError(f"{source.name} is silent, so there is nothing to lip-sync to; choose a recording "
+                             "with audible speech.")
+    return np.clip(waveform, -1.0, 1.0).astype(np.float32, copy=False), rate
+
+
+def _existing_file(path: str | os.PathLike, what: str) -> Path:
+    source = Path(path)
+    if not source.exists():
+        raise EmostudioError(f"The {what} {source} does not exist; check the path.")
+    if source.is_dir():
+        raise EmostudioError(f"{source} is a folder; give the path of the {what} instead.")
+    return source
+
+
+def _reason(error: BaseException) -> str:
+    """An exception's message without errno numbers or the path (the sentence names the file)."""
+    return (getattr(error, "strerror", None) or str(error) or type(error).__name__).strip().rstrip(".")
+
+
+def _too_long(source: Path, seconds: float | None, max_seconds: float) -> EmostudioError:
+    length = f"is {seconds:.1f} s long, over" if seconds is not None else "is longer than"
+    return EmostudioError(f"{source.name} {length} the {max_seconds:g} s limit; trim it to {max_seconds:g} s or "
+                          "less.")
+
+
+def _unreadable(source: Path, error: Exception) -> EmostudioError:
+    return EmostudioError(f"Could not read {source.name} as audio ({_reason(error)}); use a wav, flac, ogg, mp3 "
+                          "or m4a file, or a video with sound.")
+
+
+def _read_with_soundfile(source: Path, max_seconds: float) -> tuple[np.ndarray | None, int]:
+    """Samples via libsndfile, or ``None`` so that PyAV gets a try (e.g. an mp3 named .wav)."""
+    import soundfile
+
+    try:
+        with soundfile.SoundFile(source) as handle:
+            rate = handle.samplerate
+            if handle.frames > max_seconds * rate:
+                raise _too_long(source, handle.frames / rate, max_seconds)
+            samples = handle.read(dtype="float32", always_2d=True)
+    except soundfile.LibsndfileError:
+        return None, 0
+    return samples.mean(axis=1, dtype=np.float32), rate
+
+
+def _read_with_av(source: Path, max_seconds: float) -> tuple[np.ndarray, int]:
+    import av
+
+    try:
+        with av.open(str(source)) as container:
+            if not container.streams.audio:
+                raise EmostudioError(f"{source.name} has no audio track; choose a recording or a video with sound.")
+            stream = container.streams.audio[0]
+            declared = _seconds(stream.duration, stream.time_base) or _seconds(container.duration)
+            if declared is not None and declared > max_seconds + 1.0:  # margin: declared lengths are approximate
+                raise _too_long(source, declared, max_seconds)
+            resampler = av.AudioResampler(format="fltp")  # keeps rate and layout; converts ints to float
+            chunks: list[np.ndarray] = []
+            count, rate = 0, stream.codec_context.sample_rate
+            for frame in container.decode(stream):
+                rate = frame.sample_rate
+                for converted in resampler.resample(frame):
+                    chunks.append(converted.to_ndarray().mean(axis=0, dtype=np.float32))
+                    count += chunks[-1].size
+                if count > (max_seconds + _CODEC_PADDING_SECONDS) * rate:  # declared lengths can be missing or wrong
+                    raise _too_long(source, declared, max_seconds)
+            for converted in resampler.resample(None):
+                chunks.append(converted.to_ndarray().mean(axis=0, dtype=np.float32))
+    except EmostudioError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as error:
+        raise _unreadable(source, error) from error
+    waveform = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    if waveform.size > (max_seconds + _CODEC_PADDING_SECONDS) * rate:
+        raise _too_long(source, declared or waveform.size / rate, max_seconds)
+    return waveform, rate
+
+
+def _seconds(duration: int | None, time_base: Fraction | None = None) -> float | None:
+    """A stream or container duration in seconds, or ``None`` where the file does not say."""
+    if duration is None or duration <= 0:
+        return None
+    if time_base is None:
+        import av
+
+        return duration / av.time_base
+    return float(duration * time_base)
+
+
+# -- writing video ---------------------------------------------------------------------------------
+
+
+class VideoWriter:
+    """Stream RGB uint8 frames into an H.264 MP4 with an optional AAC sound track, atomically.
+
+    Use it as a context manager: frames are encoded as they arrive (memory stays flat however long
+    the video), into a temporary file beside ``path`` that is renamed onto ``path`` only when the
+    block ends cleanly; an exception, or zero frames written, leaves no file behind.
+
+    Width and height must be even (yuv420p stores colour at half resolution); odd sizes are
+    refused rather than silently padded, so the output is always the size asked for.
+
+    ``audio`` (mono float in [-1, 1]) is encoded interleaved with the frames and trimmed, or padded
+    with silence, to the video's length. ``metadata`` becomes the MP4's tags; MP4 keeps keys such as
+    'title', 'comment', 'artist', 'description' and 'copyright' and drops unknown ones; 'software'
+    (as from :func:`provenance`) is stored as 'artist', and 'encoder' is always libavformat's own.
+    """
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float,
+                 audio: np.ndarray | None = None, sample_rate: int | None = None,
+                 metadata: dict[str, str] | None = None) -> None:
+        self.path = check_output_path(path, VIDEO_SUFFIXES)
+        if not all(isinstance(size, (int, np.integer)) and size > 0 for size in (width, height)):
+            raise EmostudioError(f"Video size {width}x{height} is invalid; width and height must be positive "
+                                 "whole numbers of pixels.")
+        if width % 2 or height % 2:
+            raise EmostudioError(f"Video size {width}x{height} is odd; H.264 needs even width and height, so crop "
+                                 "or pad the frames by one pixel.")
+        if not (isinstance(fps, numbers.Real) and math.isfinite(fps) and 1 <= fps <= 240):
+            raise EmostudioError(f"Frame rate {fps!r} is out of range; use a number of frames per second between "
+                                 "1 and 240.")
+        self.width, self.height = int(width), int(height)
+        self.fps = Fraction(float(fps)).limit_denominator(1001)  # keeps NTSC rates such as 30000/1001 exact
+        self.metadata = dict(metadata or {})
+        self.audio: np.ndarray | None = None
+        self.sample_rate: int | None = None
+        if audio is not None:
+            self.audio, self.sample_rate = _check_track(audio, sample_rate)
+        self._frames = 0
+        self._audio_sent = 0
+        self._container: av.container.OutputContainer | None = None
+        self._video: av.VideoStream | None = None
+        self._audio_stream: av.AudioStream | None = None
+        self._atomic: contextlib.AbstractContextManager[Path] | None = None
+
+    @property
+    def frames_written(self) -> int:
+        """How many frames have been encoded so far."""
+        return self._frames
+
+    @property
+    def duration(self) -> float:
+        """Length of the video so far, in seconds."""
+        return float(self._frames / self.fps)
+
+    def __enter__(self) -> VideoWriter:
+        if self._atomic is not None:
+            raise EmostudioError("This VideoWriter has already been used; create a new one for each video.")
+        self._atomic = atomic_output(self.path)
+        temporary = self._atomic.__enter__()
+        try:
+            self._open(temporary)
+        except BaseException as error:
+            self._abandon(error)
+            raise self._wrapped(error) from error
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if exc is not None:
+            self._abandon(exc)
+            return
+        try:
+            if self._frames == 0:
+                raise EmostudioError(f"No frames were written to {self.path.name}, so no video was saved; write at "
+                                     "least one frame inside the with block.")
+            self._finish()
+        except BaseException as error:
+            self._abandon(error)
+            raise self._wrapped(error) from error
+        assert self._atomic is not None
+        try:
+            self._atomic.__exit__(None, None, None)  # renames onto the target
+        except OSError as error:
+            raise self._wrapped(error) from error
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one RGB uint8 frame of shape (height, width, 3)."""
+        import av
+
+        if self._container is None:
+            raise EmostudioError("VideoWriter.write was called outside its with block; open the writer with "
+                                 "'with VideoWriter(...) as video:' first.")
+        expected = (self.height, self.width, 3)
+        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.shape != expected:
+            got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
+            raise EmostudioError(f"Video frames must be uint8 RGB arrays of shape {expected}, not {got}; convert "
+                                 "the frame before writing it.")
+        # BT.709 matrix, tagged below on the stream, so players and read_video_frames agree on colour.
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(
+            format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        picture.pts = self._frames
+        assert self._video is not None
+        try:
+            self._container.mux(self._video.encode(picture))
+            self._frames += 1
+            if self.audio is not None:
+                self._send_audio(round(self._frames / self.fps * self.sample_rate))
+        except (av.FFmpegError, OSError) as error:
+            raise self._wrapped(error) from error
+
+    def _open(self, temporary: Path) -> None:
+        import av
+
+        # faststart puts the index first, so browsers can start playing before the download ends.
+        container = av.open(str(temporary), "w", format="mp4", options={"movflags": "+faststart"})
+        self._container = container
+        for key, value in self.metadata.items():
+            if value:
+                container.metadata[_MP4_METADATA_KEYS.get(key, key)] = str(value)
+        video = container.add_stream("libx264", rate=self.fps)
+        video.width, video.height, video.pix_fmt = self.width, self.height, "yuv420p"
+        video.options = {"preset": "veryfast", "crf": "20"}
+        context = video.codec_context
+        context.colorspace = context.color_primaries = context.color_trc = 1  # AVCOL_*_BT709
+        context.color_range = 1  # AVCOL_RANGE_MPEG (limited range, what players expect)
+        self._video = video
+        if self.audio is not None:
+            assert self.sample_rate is not None
+            rates = av.codec.Codec("aac", "w").audio_rates or ()
+            # PyAV's encoder resamples frames to the stream rate when AAC cannot store the input's.
+            audio = container.add_stream("aac", rate=self.sample_rate if self.sample_rate in rates
+                                         else _AAC_FALLBACK_RATE)
+            audio.layout = "mono"
+            audio.bit_rate = 128_000
+            self._audio_stream = audio
+
+    def _send_audio(self, until: int) -> None:
+        """Encode input samples up to index ``until``, padding with silence past the end of the track."""
+        import av
+
+        assert self.audio is not None and self.sample_rate is not None
+        assert self._container is not None and self._audio_stream is not None
+        if until <= self._audio_sent:
+            return
+        chunk = self.audio[self._audio_sent:until]
+        if chunk.size < until - self._audio_sent:
+            chunk = np.concatenate([chunk, np.zeros(until - self._audio_sent - chunk.size, np.float32)])
+        frame = av.AudioFrame.from_ndarray(chunk[np.newaxis, :], format="fltp", layout="mono")
+        frame.sample_rate = self.sample_rate
+        frame.time_base = Fraction(1, self.sample_rate)
+        frame.pts = self._audio_sent
+        self._container.mux(self._audio_stream.encode(frame))
+        self._audio_sent = until
+
+    def _finish(self) -> None:
+        """Flush both encoders and close the container (the moov box is written here)."""
+        assert self._container is not None and self._video is not None
+        self._container.mux(self._video.encode(None))
+        if self._audio_stream is not None:
+            self._container.mux(self._audio_stream.encode(None))
+        container, self._container = self._container, None
+        container.close()
+
+    def _abandon(self, error: BaseException) -> None:
+        """Close the container quietly and delete the temporary file."""
+        if self._container is not None:
+            container, self._container = self._container, None
+            with contextlib.suppress(Exception):
+                container.close()
+        if self._atomic is not None:
+            with contextlib.suppress(BaseException):
+                self._atomic.__exit__(type(error), error, error.__traceback__)
+
+    def _wrapped(self, error: BaseException) -> BaseException:
+        """Disk and encoder failures as one user-facing sentence; anything else unchanged."""
+        import av
+
+        if isinstance(error, (OSError, av.FFmpegError)) and not isinstance(error, EmostudioError):
+            return EmostudioError(f"Could not write {self.path} ({_reason(error)}); check the disk space and the "
+                                  "path.")
+        return error
+
+
+def _check_track(audio: np.ndarray, sample_rate: int | None) -> tuple[np.ndarray, int]:
+    """The sound track as contiguous float32 mono in [-1, 1], with its rate."""
+    if sample_rate is None or not isinstance(sample_rate, (int, np.integer)) or not 1000 <= sample_rate <= 384000:
+        raise EmostudioError(f"Audio sample rate {sample_rate!r} is invalid; pass the track's rate in Hz, e.g. "
+                             "sample_rate=22050.")
+    track = np.asarray(audio, dtype=np.float32)
+    if track.ndim == 2 and 1 in track.shape:
+        track = track.reshape(-1)
+    if track.ndim != 1:
+        raise EmostudioError(f"The video's audio must be mono (one dimension), not shape {track.shape}; average "
+                             "the channels first.")
+    if not np.all(np.isfinite(track)):
+        raise EmostudioError("The video's audio contains NaN or infinite samples; fix the waveform before "
+                             "writing the video.")
+    return np.ascontiguousarray(np.clip(track, -1.0, 1.0)), int(sample_rate)
+
+
+# -- reading video ---------------------------------------------------------------------------------
+
+
+def read_video_info(path: str | os.PathLike) -> dict[str, Any]:
+    """Size, frame rate, frame count, durations, sound and container metadata of a video file.
+
+    Durations are in seconds (``None`` where the file does not say); ``audio_*`` are ``None``
+    without a sound track.
+    """
+    import av
+
+    source, container = _open_video(path)
+    with container:
+        video = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        rate = video.average_rate or video.guessed_rate or video.base_rate
+        info: dict[str, Any] = {
+            "width": video.codec_context.width,
+            "height": video.codec_context.height,
+            "fps": float(rate) if rate else None,
+            "frames": video.frames,
+            "duration": _seconds(container.duration),
+            "video_duration": _seconds(video.duration, video.time_base),
+            "has_audio": audio is not None,
+            "audio_sample_rate": audio.codec_context.sample_rate if audio is not None else None,
+            "audio_duration": _seconds(audio.duration, audio.time_base) if audio is not None else None,
+            "metadata": dict(container.metadata),
+        }
+        if not info["frames"]:  # some containers (webm, mkv) do not store it: count packets instead
+            try:
+                info["frames"] = sum(1 for packet in container.demux(video) if packet.size)
+            except (av.FFmpegError, OSError) as error:
+                raise _unreadable_video(source, error) from error
+    return info
+
+
+def read_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
+    """The frames of a video's first video track as RGB uint8 arrays (height, width, 3), one by one.
+
+    A missing or unreadable file is refused at the call, before the first frame is asked for.
+    """
+    _, container = _open_video(path)
+
+    def frames() -> Iterator[np.ndarray]:
+        with container:
+            for frame in container.decode(container.streams.video[0]):
+                yield frame.to_ndarray(format="rgb24")
+
+    return frames()
+
+
+def _open_video(path: str | os.PathLike) -> tuple[Path, av.container.InputContainer]:
+    """An open container with at least one video track, or a one-sentence error."""
+    import av
+
+    source = _existing_file(path, "video file")
+    try:
+        container = av.open(str(source))
+    except (av.FFmpegError, OSError, ValueError) as error:
+        raise _unreadable_video(source, error) from error
+    if not container.streams.video:
+        container.close()
+        raise EmostudioError(f"{source.name} has no video track; choose a video file such as an mp4.")
+    return source, container
+
+
+def _unreadable_video(source: Path, error: BaseException) -> EmostudioError:
+    return EmostudioError(f"Could not read {source.name} as a video ({_reason(error)}); choose an mp4, mov, mkv or "
+                          "webm file.")

@@ -29,6 +29,22 @@ def build_parser() -> argparse.ArgumentParser:
                        "speech.wav)")
     speak.set_defaults(handler=_speak)
 
+    talk = commands.add_parser("talk", help="a talking-head video of a portrait", description=(
+        "Animate a portrait saying TEXT (inline emotion tags allowed) or lip-syncing an AUDIO recording, "
+        "with an emotion. Without --portrait, a bundled public-domain portrait is used."))
+    source = talk.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", "-t", help="text to speak ('-' reads standard input)")
+    source.add_argument("--audio", "-a", help="a recording to lip-sync (wav, flac, ogg, mp3, m4a or a video's sound)")
+    talk.add_argument("--portrait", "-p", default=None, help="a photo with one face (default: bundled portrait)")
+    talk.add_argument("--emotion", "-e", default="neutral", help="emotion, as for 'speak'")
+    talk.add_argument("--intensity", "-i", type=float, default=None, help="overall intensity from 0 to 1")
+    talk.add_argument("--voice", default=None, help="a Piper .onnx voice for --text")
+    talk.add_argument("--size", type=int, default=512, help="output width and height in pixels (default 512)")
+    talk.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
+    talk.add_argument("--seed", type=int, default=None, help="make blinks, head motion and voice repeatable")
+    talk.add_argument("--output", "-o", default="talk.mp4", help="output .mp4 (default: talk.mp4)")
+    talk.set_defaults(handler=_talk)
+
     emotions = commands.add_parser("emotions", help="list the emotions, or show how one resolves")
     emotions.add_argument("description", nargs="*", help="an emotion in any form, e.g. 'nervous but hopeful'")
     emotions.set_defaults(handler=_emotions)
@@ -48,6 +64,33 @@ def _speak(args: argparse.Namespace) -> None:
     path = result.save(args.output)
     emotions = ", ".join(f"{segment.spec}" for segment in result.segments)
     print(f"Wrote {path} ({result.duration:.1f} s of speech; emotion {emotions}).")
+
+
+def _talk(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from ..generation.face.talking_head import talk
+    from ..generation.speech import PiperSpeechBackend
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    speech_backend = PiperSpeechBackend(args.voice) if text is not None else None
+    bar = tqdm(total=0, unit="frame", desc="Rendering", file=sys.stderr, disable=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        result = talk(args.output, text=text, audio=args.audio, emotion=args.emotion, intensity=args.intensity,
+                      portrait=args.portrait, size=args.size, fps=args.fps, seed=args.seed,
+                      speech_backend=speech_backend, progress=progress)
+    finally:
+        bar.close()
+    for warning in result.warnings:
+        print(f"note: {warning}", file=sys.stderr)
+    emotions = ", ".join(str(segment.spec) for segment in result.segments)
+    print(f"Wrote {result.path} ({result.duration:.1f} s, {result.frames} frames at {result.fps:g} fps; "
+          f"emotion {emotions}).")
 
 
 def _emotions(args: argparse.Namespace) -> None:

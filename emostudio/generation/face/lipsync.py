@@ -89,10 +89,11 @@ def _frame_spectra(audio: np.ndarray, sample_rate: int, frame_times: np.ndarray)
 
 
 def _opening(energy: np.ndarray) -> np.ndarray:
-    """Loudness in 0..1: 0 at the noise floor, 1 at the loud end of the recording."""
+    """Loudness in 0..1: 0 at 30 dB under the loud end of the recording (or at its noise floor), 1 near it."""
     level = 10 * np.log10(energy + 1e-12)
     loud, floor = np.percentile(level, 95), np.percentile(level, 10)
-    return np.clip((level - max(floor + 6.0, loud - 40.0)) / max(loud - floor - 6.0, 6.0), 0.0, 1.0) ** 0.8
+    lowest = max(floor + 6.0, loud - 30.0)
+    return np.clip((level - lowest) / max(loud - 6.0 - lowest, 3.0), 0.0, 1.0) ** 0.8
 
 
 def loudness_envelope(audio: np.ndarray, sample_rate: int, frame_times: np.ndarray) -> np.ndarray:

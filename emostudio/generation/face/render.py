@@ -45,7 +45,7 @@ class WarpRenderer:
         depth[self.face_count:] = depth[: self.face_count].max() + 1.0  # anchors lie behind the face
         # Back to front: MediaPipe z grows away from the camera, so larger mean z is painted first.
         self.triangles = self.triangles[np.argsort(-depth[self.triangles].mean(axis=1))]
-        self.interocular = float(np.linalg.norm(self.face_points[T.LEFT_IRIS[0]] - self.face_points[T.RIGHT_IRIS[0]]))
+        self.interocular = float(np.linalg.norm(self.face_points[T.LEFT_IRIS_CENTER] - self.face_points[T.RIGHT_IRIS_CENTER]))
         self.map_size = (self.width // MAP_DOWNSCALE, self.height // MAP_DOWNSCALE)
         ys, xs = np.mgrid[0:self.map_size[1], 0:self.map_size[0]].astype(np.float32)
         # Pixel centres of the coarse map, in full-resolution coordinates.

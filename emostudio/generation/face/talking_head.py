@@ -133,7 +133,7 @@ class HeadPoser:
 
         self.frame = rig.frame
         self.renderer = renderer
-        self.iris = T.RIGHT_IRIS + T.LEFT_IRIS
+        self.iris = [T.RIGHT_IRIS_CENTER, *T.RIGHT_IRIS_RING, T.LEFT_IRIS_CENTER, *T.LEFT_IRIS_RING]
         depth = landmarks[:, 2] if landmarks.shape[1] > 2 else np.zeros(len(landmarks))
         self.relief = -(depth - depth.mean())  # toward the camera is positive
         chin = landmarks[T.CHIN, :2]

@@ -1,53 +1,139 @@
 """Landmark index groups of the MediaPipe face mesh (478 points with refined irises).
 
-"RIGHT" and "LEFT" are the subject's sides, as in MediaPipe's own names: the subject's right eye
-is on the image's left in a frontal photo. Ordered lists run from the face's midline outward
-(inner corner to outer corner) unless they say otherwise; loops are closed polygons in order.
+"RIGHT" and "LEFT" are the SUBJECT's sides, as in MediaPipe's own names: the subject's right eye
+is on the image's left in a frontal photo. Ordered lists of a feature run from the midline outward
+(inner corner to outer corner); lips run from the image's left corner to its right corner. Closed
+loops list each point once and run clockwise on screen (positive shoelace area with y down).
+Sequences are walked along MediaPipe's own edge sets from a few anchor numbers, so a change in
+MediaPipe's topology fails loudly at import. Groups are lists, ready for NumPy indexing.
 """
 
 from __future__ import annotations
 
-# Eyes: rings (closed loops), lids from inner to outer corner, corners.
-RIGHT_EYE_RING = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]
-LEFT_EYE_RING = [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466]
-RIGHT_UPPER_LID = [133, 173, 157, 158, 159, 160, 161, 246, 33]
-RIGHT_LOWER_LID = [133, 155, 154, 153, 145, 144, 163, 7, 33]
-LEFT_UPPER_LID = [362, 398, 384, 385, 386, 387, 388, 466, 263]
-LEFT_LOWER_LID = [362, 382, 381, 380, 374, 373, 390, 249, 263]
-RIGHT_IRIS = [468, 469, 470, 471, 472]  # centre first
-LEFT_IRIS = [473, 474, 475, 476, 477]
+import itertools
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 
-# Brows, inner end first (upper and lower edge interleaved).
-RIGHT_BROW = [107, 55, 66, 65, 105, 52, 63, 53, 70, 46]
-LEFT_BROW = [336, 285, 296, 295, 334, 282, 293, 283, 300, 276]
+import numpy as np
+from mediapipe.python.solutions import face_mesh_connections as _mesh
 
-# Lips. Contours run from the subject's right corner to the left corner (image left to right).
-RIGHT_LIP_CORNER = 61
-LEFT_LIP_CORNER = 291
-LIP_CORNERS = [RIGHT_LIP_CORNER, LEFT_LIP_CORNER]
-UPPER_LIP_OUTER = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291]
-LOWER_LIP_OUTER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291]
-UPPER_LIP_INNER = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
-LOWER_LIP_INNER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
+def _neighbours(edges: Iterable[tuple[int, int]]) -> dict[int, set[int]]:
+    graph: dict[int, set[int]] = defaultdict(set)
+    for a, b in edges:
+        graph[a].add(b)
+        graph[b].add(a)
+    return graph
+
+
+def _walk(edges: Iterable[tuple[int, int]], start: int, first: int) -> list[int]:
+    """Follow a chain or loop of degree-2 points from ``start`` via ``first`` to its end."""
+    graph = _neighbours(edges)
+    if first not in graph[start]:
+        raise RuntimeError(f"MediaPipe's topology changed: {start} and {first} are not joined.")
+    order, previous, current = [start], start, first
+    while current != start:
+        order.append(current)
+        onward = graph[current] - {previous}
+        if len(onward) > 1:
+            raise RuntimeError(f"MediaPipe's topology changed: {current} branches.")
+        if not onward:
+            break
+        previous, current = current, onward.pop()
+    return order
+
+
+def _arc(edges: Iterable[tuple[int, int]], start: int, end: int, through: int) -> list[int]:
+    """The stretch of a loop or chain from ``start`` to ``end`` that passes ``through``."""
+    edges = list(edges)
+    for first in sorted(_neighbours(edges)[start]):
+        walked = _walk(edges, start, first)
+        if end in walked and through in walked[:walked.index(end)]:
+            return walked[:walked.index(end) + 1]
+    raise RuntimeError(f"MediaPipe's topology changed: no path {start}-{through}-{end}.")
+
+
+def _clockwise(top: list[int], bottom: list[int]) -> list[int]:
+    """A loop from a top contour and a bottom contour that both run left to right on screen."""
+    return top + bottom[-2:0:-1]
+
+
+def _triangles(edges: frozenset[tuple[int, int]]) -> np.ndarray:
+    """Faces of a triangle mesh given only its edges.
+
+    Every three mutually joined points are a face, except "separating" triangles (here two,
+    around the nostrils), whose three edges each already border two real faces.
+    """
+    graph = _neighbours(edges)
+    cliques = {frozenset((a, b, c)) for a in graph for b in graph[a] for c in graph[a] & graph[b]}
+    uses = Counter(frozenset(pair) for tri in cliques for pair in itertools.combinations(tri, 2))
+    faces = sorted(tuple(sorted(tri)) for tri in cliques
+                   if not all(uses[frozenset(pair)] > 2 for pair in itertools.combinations(tri, 2)))
+    array = np.array(faces, dtype=np.int32)
+    array.flags.writeable = False
+    return array
+
+
+# Lips: outer contour (corners 61 and 291) and inner contour (the mouth opening, corners 78 and
+# 308); 0 and 13 are the middle of the upper lip's outer and inner edges, 17 and 14 of the lower.
+UPPER_LIP_OUTER = _arc(_mesh.FACEMESH_LIPS, 61, 291, through=0)
+LOWER_LIP_OUTER = _arc(_mesh.FACEMESH_LIPS, 61, 291, through=17)
+UPPER_LIP_INNER = _arc(_mesh.FACEMESH_LIPS, 78, 308, through=13)
+LOWER_LIP_INNER = _arc(_mesh.FACEMESH_LIPS, 78, 308, through=14)
+LIPS_OUTER_LOOP = _clockwise(UPPER_LIP_OUTER, LOWER_LIP_OUTER)
+LIPS_INNER_LOOP = _clockwise(UPPER_LIP_INNER, LOWER_LIP_INNER)
+MOUTH_CORNERS = [UPPER_LIP_OUTER[0], UPPER_LIP_OUTER[-1]]  # image left, image right
+
+# Eyes: 133/362 inner corners, 33/263 outer corners, 159/386 upper-lid and 145/374 lower-lid middles.
+RIGHT_EYE_INNER, RIGHT_EYE_OUTER = 133, 33
+LEFT_EYE_INNER, LEFT_EYE_OUTER = 362, 263
+RIGHT_UPPER_LID = _arc(_mesh.FACEMESH_RIGHT_EYE, RIGHT_EYE_INNER, RIGHT_EYE_OUTER, through=159)
+RIGHT_LOWER_LID = _arc(_mesh.FACEMESH_RIGHT_EYE, RIGHT_EYE_INNER, RIGHT_EYE_OUTER, through=145)
+LEFT_UPPER_LID = _arc(_mesh.FACEMESH_LEFT_EYE, LEFT_EYE_INNER, LEFT_EYE_OUTER, through=386)
+LEFT_LOWER_LID = _arc(_mesh.FACEMESH_LEFT_EYE, LEFT_EYE_INNER, LEFT_EYE_OUTER, through=374)
+# The subject's right eye is on the image's left, so its lids run right to left on screen.
+RIGHT_EYE_LOOP = _clockwise(RIGHT_UPPER_LID[::-1], RIGHT_LOWER_LID[::-1])
+LEFT_EYE_LOOP = _clockwise(LEFT_UPPER_LID, LEFT_LOWER_LID)
+
+# Brows: each is an upper and a lower edge, walked from the inner end (107/55, 336/285) outward.
+RIGHT_BROW_UPPER = _walk(_mesh.FACEMESH_RIGHT_EYEBROW, 107, 66)
+RIGHT_BROW_LOWER = _walk(_mesh.FACEMESH_RIGHT_EYEBROW, 55, 65)
+LEFT_BROW_UPPER = _walk(_mesh.FACEMESH_LEFT_EYEBROW, 336, 296)
+LEFT_BROW_LOWER = _walk(_mesh.FACEMESH_LEFT_EYEBROW, 285, 295)
+# All ten points of a brow, inner to outer, upper and lower edge interleaved.
+RIGHT_BROW = list(itertools.chain.from_iterable(zip(RIGHT_BROW_UPPER, RIGHT_BROW_LOWER)))
+LEFT_BROW = list(itertools.chain.from_iterable(zip(LEFT_BROW_UPPER, LEFT_BROW_LOWER)))
+
+# Irises (refined landmarks): the centre is the one point of each iris outside its ring of four.
+RIGHT_IRIS_CENTER, LEFT_IRIS_CENTER = 468, 473
+RIGHT_IRIS_RING = _walk(_mesh.FACEMESH_RIGHT_IRIS, 469, 472)
+LEFT_IRIS_RING = _walk(_mesh.FACEMESH_LEFT_IRIS, 474, 477)
+
+# 4 is the most forward point of the nose (1 sits just below it, at the base of the tip);
+# 152 is the bottom of the chin and 10 the top of the forehead on the face outline.
+NOSE_TIP = 4
+CHIN = 152
+FOREHEAD = 10
+# The face outline from the top of the forehead, first toward the image's right.
+FACE_OVAL = _walk(_mesh.FACEMESH_FACE_OVAL, FOREHEAD, 338)
+# The 468-point mesh's triangles, (852, 3); the vertex order within a row is not a winding.
+TRIANGLES = _triangles(_mesh.FACEMESH_TESSELATION)
+
+
+# Groups the rig uses, derived from the contours above.
+RIGHT_LIP_CORNER, LEFT_LIP_CORNER = MOUTH_CORNERS
+LIP_CORNERS = MOUTH_CORNERS
 UPPER_LIP_ALL = sorted(set(UPPER_LIP_OUTER + UPPER_LIP_INNER))
 LOWER_LIP_ALL = sorted(set(LOWER_LIP_OUTER[1:-1] + LOWER_LIP_INNER[1:-1]))
-UPPER_LIP_CENTER = [37, 0, 267, 82, 13, 312]
-UPPER_LIP_OUTER_CENTER = [37, 0, 267]
-LOWER_LIP_CENTER = [84, 17, 314, 87, 14, 317]
-LOWER_LIP_OUTER_CENTER = [84, 17, 314]
-# The mouth opening as a closed loop: inner upper lip left to right, inner lower lip back.
-MOUTH_OPENING = UPPER_LIP_INNER + LOWER_LIP_INNER[-2:0:-1]
-OUTER_LIPS = UPPER_LIP_OUTER + LOWER_LIP_OUTER[-2:0:-1]
+UPPER_LIP_OUTER_CENTER = UPPER_LIP_OUTER[4:7]  # 37, 0, 267
+LOWER_LIP_OUTER_CENTER = LOWER_LIP_OUTER[4:7]  # 84, 17, 314
+UPPER_LIP_CENTER = UPPER_LIP_OUTER_CENTER + UPPER_LIP_INNER[4:7]
+LOWER_LIP_CENTER = LOWER_LIP_OUTER_CENTER + LOWER_LIP_INNER[4:7]
+MOUTH_OPENING = LIPS_INNER_LOOP
+RIGHT_EYE_RING = RIGHT_EYE_LOOP
+LEFT_EYE_RING = LEFT_EYE_LOOP
 
 # Cheeks and nose.
 RIGHT_CHEEK = [50, 101, 118, 117, 123, 187, 205, 36]
 LEFT_CHEEK = [280, 330, 347, 346, 352, 411, 425, 266]
 RIGHT_NOSE_WING = [129, 98, 64, 48, 102]
 LEFT_NOSE_WING = [358, 327, 294, 278, 331]
-NOSE_TIP = 1
-CHIN = 152
-FOREHEAD = 10
-
-# The face outline as a closed loop, starting at the top of the forehead, going to the image right.
-FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
-             148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
