@@ -1,0 +1,36 @@
+"""Make the README's still frames: real frames of ``emostudio talk`` output, one per emotion.
+
+    python benchmarks/readme_stills.py  # writes docs/talk_stills.jpg
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from emostudio.generation.face.talking_head import talk
+from emostudio.generation.media import read_video_frames
+
+EMOTIONS = ("neutral", "happy", "sad", "surprised", "angry")
+OUT = Path(__file__).resolve().parents[1] / "docs" / "talk_stills.jpg"
+
+
+def main() -> None:
+    tiles = []
+    with tempfile.TemporaryDirectory() as folder:
+        for emotion in EMOTIONS:
+            path = Path(folder) / f"{emotion}.mp4"
+            talk(path, text="Well, that is what happened.", emotion=emotion, size=320, seed=2)
+            frames = list(read_video_frames(path))
+            tile = Image.fromarray(frames[int(len(frames) * 0.55)])
+            ImageDraw.Draw(tile).text((10, 8), emotion, fill=(255, 255, 0))
+            tiles.append(np.asarray(tile))
+    Image.fromarray(np.concatenate(tiles, axis=1)).save(OUT, quality=88)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
