@@ -45,6 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     talk.add_argument("--output", "-o", default="talk.mp4", help="output .mp4 (default: talk.mp4)")
     talk.set_defaults(handler=_talk)
 
+    serve = commands.add_parser("serve", help="start the web app", description="Start the Gradio app "
+                                "(Speak, Talking head, Emotion lab, Batch) on the bundled defaults.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    serve.set_defaults(handler=_serve)
+
+    batch = commands.add_parser("batch", help="run many speak/talk jobs from a JSONL or CSV file",
+                                description="Run every job in JOBS (JSONL or CSV; see the README for the "
+                                "columns). All rows are checked first; a manifest in --out makes reruns resume.")
+    batch.add_argument("jobs", help="the jobs file (.jsonl or .csv)")
+    batch.add_argument("--out", "-o", required=True, help="output folder (holds the outputs and manifest.jsonl)")
+    batch.set_defaults(handler=_batch)
+
     emotions = commands.add_parser("emotions", help="list the emotions, or show how one resolves")
     emotions.add_argument("description", nargs="*", help="an emotion in any form, e.g. 'nervous but hopeful'")
     emotions.set_defaults(handler=_emotions)
@@ -53,14 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _speak(args: argparse.Namespace) -> None:
     from ..generation.media import AUDIO_SUFFIXES, check_output_path
-    from ..generation.speech import PiperSpeechBackend, make_timeline, resolve_emotion
+    from .studio import Studio
 
     text = sys.stdin.read() if args.text == "-" else args.text
     check_output_path(args.output, AUDIO_SUFFIXES)
-    timeline = make_timeline(text, resolve_emotion(args.emotion, args.intensity))
+    studio = Studio(voice=args.voice)
+    studio.resolve(args.emotion, args.intensity)  # a bad emotion fails before the voice loads
     print("Loading the voice...", file=sys.stderr)
-    backend = PiperSpeechBackend(args.voice)
-    result = backend.synthesize(timeline, seed=args.seed)
+    result = studio.speak(text, args.emotion, args.intensity, seed=args.seed)
     path = result.save(args.output)
     emotions = ", ".join(f"{segment.spec}" for segment in result.segments)
     print(f"Wrote {path} ({result.duration:.1f} s of speech; emotion {emotions}).")
@@ -69,11 +82,9 @@ def _speak(args: argparse.Namespace) -> None:
 def _talk(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    from ..generation.face.talking_head import talk
-    from ..generation.speech import PiperSpeechBackend
+    from .studio import Studio
 
     text = sys.stdin.read() if args.text == "-" else args.text
-    speech_backend = PiperSpeechBackend(args.voice) if text is not None else None
     bar = tqdm(total=0, unit="frame", desc="Rendering", file=sys.stderr, disable=None)
 
     def progress(done: int, total: int) -> None:
@@ -81,16 +92,31 @@ def _talk(args: argparse.Namespace) -> None:
         bar.update(done - bar.n)
 
     try:
-        result = talk(args.output, text=text, audio=args.audio, emotion=args.emotion, intensity=args.intensity,
-                      portrait=args.portrait, size=args.size, fps=args.fps, seed=args.seed,
-                      speech_backend=speech_backend, progress=progress)
+        result = Studio(voice=args.voice).talk(
+            text=text, audio=args.audio, emotion=args.emotion, intensity=args.intensity, portrait=args.portrait,
+            size=args.size, fps=args.fps, seed=args.seed, output=args.output, progress=progress)
     finally:
         bar.close()
     for warning in result.warnings:
         print(f"note: {warning}", file=sys.stderr)
     emotions = ", ".join(str(segment.spec) for segment in result.segments)
-    print(f"Wrote {result.path} ({result.duration:.1f} s, {result.frames} frames at {result.fps:g} fps; "
+    print(f"Wrote {result.video_path} ({result.duration:.1f} s, {result.frames} frames at {result.fps:g} fps; "
           f"emotion {emotions}).")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from .app import launch
+
+    launch(host=args.host, port=args.port)
+
+
+def _batch(args: argparse.Namespace) -> None:
+    from .batch import run_batch
+
+    summary = run_batch(args.jobs, args.out)
+    if summary.failed:
+        raise EmostudioError(f"{summary.failed} of {summary.total} jobs failed (see {summary.manifest}); run the "
+                             "same command again to retry them.")
 
 
 def _emotions(args: argparse.Namespace) -> None:

@@ -1,0 +1,117 @@
+"""The Python API: one object, one method per operation. The CLI, the app and batch jobs call it.
+
+    from emostudio import Studio
+
+    studio = Studio()
+    speech = studio.speak("[happy] Great news! [sad:0.6] But we have to leave.", seed=0)
+    speech.save("news.wav")
+    clip = studio.talk(text="Who left the door open?", emotion="quietly furious", portrait="me.jpg")
+    clip.save("door.mp4")
+
+Models load on first use and are kept, so a Studio serves many requests quickly. Voices are
+cached per path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..conditioning import EmotionSpec
+from ..errors import EmostudioError
+from ..generation.face.talking_head import DEFAULT_FPS, DEFAULT_SIZE, TalkingHeadBackend, WarpTalkingHead, talk
+from ..generation.media import atomic_output, check_output_path
+from ..generation.speech import SegmentTiming, SpeechResult, make_timeline, resolve_emotion
+from ..generation.speech.piper import PiperSpeechBackend
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class TalkingHeadResult:
+    """A rendered clip: the MP4 (in the studio's work folder until saved) and what it shows."""
+
+    video_path: Path
+    duration: float
+    frames: int
+    fps: float
+    segments: list[SegmentTiming]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def emotions(self) -> list[EmotionSpec]:
+        return [segment.spec for segment in self.segments]
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Copy the clip to ``path`` atomically."""
+        target = check_output_path(path, (".mp4",))
+        if target.resolve() == self.video_path.resolve():
+            return target
+        with atomic_output(target) as temporary:
+            shutil.copyfile(self.video_path, temporary)
+        return target
+
+
+class Studio:
+    """Emotional speech and talking heads with the embedded (CPU) generators."""
+
+    def __init__(self, voice: str | os.PathLike | None = None, work_dir: str | os.PathLike | None = None) -> None:
+        self.default_voice = str(voice) if voice else None
+        self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="emostudio-"))
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._speech: dict[str | None, PiperSpeechBackend] = {}
+        self._head: TalkingHeadBackend | None = None
+        self._lock = threading.Lock()
+
+    # -- models --------------------------------------------------------------------------------
+
+    def speech_backend(self, voice: str | os.PathLike | None = None) -> PiperSpeechBackend:
+        key = str(voice) if voice else self.default_voice
+        with self._lock:
+            if key not in self._speech:
+                shared = next(iter(self._speech.values()), None)
+                self._speech[key] = PiperSpeechBackend(key, bank=shared.bank if shared else None,
+                                                       prosody_head=shared.prosody_head if shared else None)
+            return self._speech[key]
+
+    def head_backend(self) -> TalkingHeadBackend:
+        with self._lock:
+            if self._head is None:
+                self._head = WarpTalkingHead()
+            return self._head
+
+    # -- operations ----------------------------------------------------------------------------
+
+    @staticmethod
+    def resolve(emotion: EmotionSpec | str | None, intensity: float | None = None) -> EmotionSpec:
+        """The spec any emotion form resolves to (see ``EmotionSpec.parse``)."""
+        return resolve_emotion(emotion, intensity)
+
+    def speak(self, text: str, emotion: EmotionSpec | str | None = None, intensity: float | None = None,
+              voice: str | os.PathLike | None = None, seed: int | None = None) -> SpeechResult:
+        """Speak ``text`` (inline ``[emotion]`` tags allowed); ``result.save(path)`` writes it."""
+        timeline = make_timeline(text, self.resolve(emotion, intensity))
+        return self.speech_backend(voice).synthesize(timeline, seed=seed)
+
+    def talk(self, text: str | None = None, audio: str | os.PathLike | None = None,
+             emotion: EmotionSpec | str | None = None, intensity: float | None = None,
+             portrait: str | os.PathLike | None = None, voice: str | os.PathLike | None = None,
+             size: int = DEFAULT_SIZE, fps: float = DEFAULT_FPS, seed: int | None = None,
+             output: str | os.PathLike | None = None, progress: Progress | None = None) -> TalkingHeadResult:
+        """A talking-head clip of ``portrait`` saying ``text`` or lip-syncing ``audio``."""
+        if output is None:
+            handle, name = tempfile.mkstemp(prefix="talk-", suffix=".mp4", dir=self.work_dir)
+            os.close(handle)
+            os.unlink(name)
+            output = name
+        speech_backend = self.speech_backend(voice) if text is not None else None
+        result = talk(output, text=text, audio=audio, emotion=emotion, intensity=intensity, portrait=portrait,
+                      size=size, fps=fps, seed=seed, speech_backend=speech_backend,
+                      head_backend=self.head_backend(), progress=progress)
+        return TalkingHeadResult(Path(result.path), result.duration, result.frames, result.fps, result.segments,
+                                 result.warnings)
