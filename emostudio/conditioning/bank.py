@@ -84,12 +84,19 @@ class EmotionBank(ModelMixin, ConfigMixin):
         self.query_proj = nn.Linear(embedding_dim, embedding_dim)
         self.attention = nn.MultiheadAttention(embedding_dim, num_heads, batch_first=True)
         self.token_norm = nn.LayerNorm(embedding_dim)
+        # Emotion classifier on the pooled tokens: the emotion-discrimination objective generators
+        # are trained against. Initialised to read the prototypes, so it is sensible untrained.
+        self.classifier = nn.Linear(embedding_dim, len(categories))
         with torch.no_grad():
             for parameter in (*self.query_proj.parameters(), *self.attention.parameters()):
                 if parameter.dim() > 1:
                     parameter.copy_(torch.randn(parameter.shape, generator=generator) / math.sqrt(parameter.shape[-1]))
                 else:
                     parameter.zero_()
+
+        with torch.no_grad():
+            self.classifier.weight.copy_(means / means.norm(dim=1, keepdim=True).clamp(min=1e-6))
+            self.classifier.bias.zero_()
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -129,6 +136,33 @@ class EmotionBank(ModelMixin, ConfigMixin):
         """Draw from the embedding's Gaussian, for variation between takes."""
         noise = torch.randn(embedding.vector.shape, generator=generator, device=embedding.vector.device)
         return embedding.vector + noise * torch.exp(0.5 * embedding.logvar)
+
+    def quantize(self, vector: torch.Tensor, beta: float = 0.25) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Vector quantisation against the codebook (van den Oord et al., 2017).
+
+        Returns the straight-through quantised vectors (gradients flow to ``vector`` as if
+        unquantised), the chosen code indices, and the VQ loss: codebook term plus ``beta`` times
+        the commitment term.
+        """
+        distances = torch.cdist(vector, self.codebook)
+        indices = distances.argmin(dim=-1)
+        codes = self.codebook[indices]
+        loss = torch.mean((codes - vector.detach()) ** 2) + beta * torch.mean((vector - codes.detach()) ** 2)
+        return vector + (codes - vector).detach(), indices, loss
+
+    def classify(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, N, D) conditioning tokens -> (B, K) emotion logits."""
+        return self.classifier(tokens.mean(dim=1))
+
+    def embedding_from_vector(self, vector: torch.Tensor, logvar: torch.Tensor | None = None) -> EmotionEmbedding:
+        """An EmotionEmbedding for points in the bank's space (e.g. from the embedder)."""
+        weights = self.posterior(vector)
+        neutral = self.prototype_mean[self.categories.index("neutral")]
+        spread = (weights @ self.prototype_mean - neutral).norm(dim=-1).clamp(min=1e-6)
+        intensity = ((vector - neutral).norm(dim=-1) / spread).clamp(0.0, 1.0)
+        vad = intensity[:, None] * (weights @ self.prototype_vad)
+        logvar = logvar if logvar is not None else weights @ self.prototype_logvar
+        return EmotionEmbedding(vector, logvar, self.aggregate(vector), vad, weights, intensity)
 
     def log_likelihood(self, vector: torch.Tensor) -> torch.Tensor:
         """(B, D) points -> (B, K) diagonal-Gaussian log-likelihood under each prototype."""

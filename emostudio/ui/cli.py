@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(happy:0.7+surprised:0.3), a VAD point (vad:0.5,0.4,0.1) or a description "
                        "('quietly furious'); default: neutral")
     speak.add_argument("--intensity", "-i", type=float, default=None, help="overall intensity from 0 to 1")
+    _add_emotion_from(speak)
     speak.add_argument("--voice", default=None, help="a Piper .onnx voice (its .onnx.json beside it); "
                        "default: the bundled en_US-joe-medium")
     speak.add_argument("--seed", type=int, default=None, help="make the take reproducible")
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     talk.add_argument("--portrait", "-p", default=None, help="a photo with one face (default: bundled portrait)")
     talk.add_argument("--emotion", "-e", default="neutral", help="emotion, as for 'speak'")
     talk.add_argument("--intensity", "-i", type=float, default=None, help="overall intensity from 0 to 1")
+    _add_emotion_from(talk)
     talk.add_argument("--voice", default=None, help="a Piper .onnx voice for --text")
     talk.add_argument("--size", type=int, default=512, help="output width and height in pixels (default 512)")
     talk.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
@@ -58,10 +60,48 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--out", "-o", required=True, help="output folder (holds the outputs and manifest.jsonl)")
     batch.set_defaults(handler=_batch)
 
+    analyze = commands.add_parser("analyze", help="the emotion of a recording over time", description=(
+        "Read the emotion of an audio or video clip, second by second, with the trained emotion embedder; "
+        "print it and save a plot."))
+    analyze.add_argument("clip", help="an audio or video file")
+    analyze.add_argument("--embedder", default=None, help="a folder from 'emostudio train embedder' (default: "
+                         "the bundled one)")
+    analyze.add_argument("--window", type=float, default=1.0, help="seconds per step (default 1)")
+    analyze.add_argument("--plot", default=None, help="PNG to write (default: CLIP's name with .emotion.png)")
+    analyze.set_defaults(handler=_analyze)
+
+    train = commands.add_parser("train", help="train a model (runs the accelerate training script)",
+                                description="Train a model; the same script runs under 'accelerate launch -m "
+                                "emostudio.train.embedder'. Arguments after the model name go to the script.")
+    train.add_argument("model", choices=["embedder"])
+    train.add_argument("arguments", nargs=argparse.REMAINDER)
+    train.set_defaults(handler=_train)
+
+    data = commands.add_parser("data", help="datasets: make the synthetic corpus")
+    data.add_argument("action", choices=["synth"])
+    data.add_argument("arguments", nargs=argparse.REMAINDER)
+    data.set_defaults(handler=_data)
+
     emotions = commands.add_parser("emotions", help="list the emotions, or show how one resolves")
     emotions.add_argument("description", nargs="*", help="an emotion in any form, e.g. 'nervous but hopeful'")
     emotions.set_defaults(handler=_emotions)
     return parser
+
+
+def _add_emotion_from(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--emotion-from", default=None, metavar="CLIP", help="take the emotion of a reference "
+                        "recording (audio or video of anyone; its identity is not transferred)")
+    parser.add_argument("--embedder", default=None, help="the emotion embedder for --emotion-from (default: bundled)")
+
+
+def _emotion_argument(args: argparse.Namespace):
+    if getattr(args, "emotion_from", None):
+        from .studio import Studio
+
+        spec = Studio.emotion_from(args.emotion_from, args.embedder)
+        print(f"Emotion of {args.emotion_from}: {spec.describe()}", file=sys.stderr)
+        return spec
+    return args.emotion
 
 
 def _speak(args: argparse.Namespace) -> None:
@@ -71,9 +111,10 @@ def _speak(args: argparse.Namespace) -> None:
     text = sys.stdin.read() if args.text == "-" else args.text
     check_output_path(args.output, AUDIO_SUFFIXES)
     studio = Studio(voice=args.voice)
-    studio.resolve(args.emotion, args.intensity)  # a bad emotion fails before the voice loads
+    emotion = _emotion_argument(args)
+    studio.resolve(emotion, args.intensity)  # a bad emotion fails before the voice loads
     print("Loading the voice...", file=sys.stderr)
-    result = studio.speak(text, args.emotion, args.intensity, seed=args.seed)
+    result = studio.speak(text, emotion, args.intensity, seed=args.seed)
     path = result.save(args.output)
     emotions = ", ".join(f"{segment.spec}" for segment in result.segments)
     print(f"Wrote {path} ({result.duration:.1f} s of speech; emotion {emotions}).")
@@ -93,7 +134,8 @@ def _talk(args: argparse.Namespace) -> None:
 
     try:
         result = Studio(voice=args.voice).talk(
-            text=text, audio=args.audio, emotion=args.emotion, intensity=args.intensity, portrait=args.portrait,
+            text=text, audio=args.audio, emotion=_emotion_argument(args), intensity=args.intensity,
+            portrait=args.portrait,
             size=args.size, fps=args.fps, seed=args.seed, output=args.output, progress=progress)
     finally:
         bar.close()
@@ -102,6 +144,38 @@ def _talk(args: argparse.Namespace) -> None:
     emotions = ", ".join(str(segment.spec) for segment in result.segments)
     print(f"Wrote {result.video_path} ({result.duration:.1f} s, {result.frames} frames at {result.fps:g} fps; "
           f"emotion {emotions}).")
+
+
+def _analyze(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from ..conditioning import CATEGORIES
+    from ..generation.analysis import emotion_over_time
+    from .plots import save_emotion_over_time
+
+    rows = emotion_over_time(args.clip, args.embedder, args.window)
+    print(f"{'seconds':>13}  intensity  emotion")
+    for start, end, weights, intensity in rows:
+        ranked = sorted(zip(CATEGORIES, weights), key=lambda item: -item[1])
+        mixture = " + ".join(f"{name} {w:.0%}" for name, w in ranked if w >= 0.1)
+        print(f"{start:6.1f}-{end:6.1f}  {intensity:9.2f}  {mixture}")
+    plot = Path(args.plot) if args.plot else Path(args.clip).with_suffix(".emotion.png")
+    save_emotion_over_time(rows, plot, title=Path(args.clip).name)
+    print(f"Wrote {plot}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from ..train import embedder
+
+    if embedder.main(args.arguments) != 0:
+        raise SystemExit(2)
+
+
+def _data(args: argparse.Namespace) -> None:
+    from ..train import synth
+
+    if synth.main(args.arguments) != 0:
+        raise SystemExit(2)
 
 
 def _serve(args: argparse.Namespace) -> None:

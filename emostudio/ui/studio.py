@@ -92,6 +92,13 @@ class Studio:
         """The spec any emotion form resolves to (see ``EmotionSpec.parse``)."""
         return resolve_emotion(emotion, intensity)
 
+    @staticmethod
+    def emotion_from(clip: str | os.PathLike, embedder: str | os.PathLike | None = None) -> EmotionSpec:
+        """The emotion of a reference recording (audio or video), without its identity."""
+        from ..generation.analysis import spec_from_clip
+
+        return spec_from_clip(clip, str(embedder) if embedder else None)
+
     def speak(self, text: str, emotion: EmotionSpec | str | None = None, intensity: float | None = None,
               voice: str | os.PathLike | None = None, seed: int | None = None) -> SpeechResult:
         """Speak ``text`` (inline ``[emotion]`` tags allowed); ``result.save(path)`` writes it."""

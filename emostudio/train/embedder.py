@@ -1,0 +1,249 @@
+"""Train the DisentangledEmotionEmbedder and the EmotionBank together.
+
+    emostudio train embedder --config CONFIG.yaml
+    accelerate launch -m emostudio.train.embedder --config CONFIG.yaml
+
+Objective, per clip with emotion k at intensity i and speaker s:
+
+* emotion: cross-entropy of the bank's Gaussian log-likelihoods of the embedder's mean (the
+  prototypes and the embedder's Gaussians are aligned by this), plus the KL divergence from the
+  embedder's Gaussian to the bank's Gaussian for (k, i);
+* codebook: vector quantisation of the mean with a straight-through estimator and a commitment
+  loss, and the bank's classifier on the tokens attended from the quantised point;
+* identity: cross-entropy of an identity classifier behind a gradient-reversal layer, weighted by
+  ``identity_weight`` (0 trains without it, the baseline that shows what the objective removes).
+
+Each epoch reports validation accuracy with audio+video, audio only and video only. The final
+export (``OUTPUT/embedder`` and ``OUTPUT/bank``) is what ``--embedder`` and ``analyze`` load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..conditioning import CATEGORIES, EmotionBank
+from ..conditioning.embedder import N_MELS, VISUAL_LANDMARKS, DisentangledEmotionEmbedder
+from ..errors import EmostudioError
+from .common import TrainingConfig, load_config, make_accelerator, resume, save_checkpoint
+from .data.features import ClipFeatureDataset, cache_features, collate
+from .data.manifest import check_splits, read_manifest
+
+
+@dataclasses.dataclass
+class EmbedderConfig(TrainingConfig):
+    cache_dir: str = ""  # default: OUTPUT/features
+    embedding_dim: int = 64
+    width: int = 96
+    layers: int = 3
+    heads: int = 4
+    identity_weight: float = 1.0  # gradient-reversal strength of the identity objective; 0 = off
+    kl_weight: float = 0.1
+    vq_weight: float = 0.25
+    classifier_weight: float = 0.5
+    modality_dropout: float = 0.3  # chance of hiding one stream of a training clip
+    max_seconds: float = 3.0
+
+
+class EmotionEmbedderModel(torch.nn.Module):
+    """Embedder and bank as one module for accelerate (saved separately at export)."""
+
+    def __init__(self, embedder: DisentangledEmotionEmbedder, bank: EmotionBank, config: EmbedderConfig) -> None:
+        super().__init__()
+        self.embedder = embedder
+        self.bank = bank
+        self.config = config
+
+    def forward(self, batch: dict, reversal: float) -> dict:
+        """The training losses of a batch (called through accelerate's wrapper, so DDP syncs)."""
+        return losses(self, batch, self.config, reversal)
+
+
+def losses(model: EmotionEmbedderModel, batch: dict, config: EmbedderConfig, reversal: float) -> dict:
+    output = model.embedder(batch["audio"], batch["visual"], batch["audio_mask"], batch["visual_mask"],
+                            reversal_strength=reversal)
+    bank = model.bank
+    labels = batch["emotion"]
+    logits = bank.log_likelihood(output.mean)
+    weights = F.one_hot(labels, len(CATEGORIES)).float()
+    target = bank(weights, batch["intensity"])
+    kl = 0.5 * (target.logvar - output.logvar + (output.logvar.exp() + (output.mean - target.vector) ** 2)
+                / target.logvar.exp() - 1).sum(-1).mean()
+    quantised, _, vq = bank.quantize(output.mean)
+    classifier = F.cross_entropy(bank.classify(bank.aggregate(quantised)), labels)
+    result = {
+        "emotion": F.cross_entropy(logits, labels),
+        "kl": kl * config.kl_weight,
+        "vq": vq * config.vq_weight,
+        "classifier": classifier * config.classifier_weight,
+    }
+    if output.identity_logits is not None:
+        known = batch["identity"] >= 0
+        if known.any():
+            result["identity"] = F.cross_entropy(output.identity_logits[known], batch["identity"][known])
+    result["loss"] = sum(result.values())
+    return result
+
+
+def hide_streams(batch: dict, probability: float, generator: torch.Generator) -> dict:
+    """Hide the audio or the video of some clips, so the embedder works with either alone."""
+    if probability <= 0:
+        return batch
+    count = batch["emotion"].shape[0]
+    draw = torch.rand(count, generator=generator)
+    hide_audio = draw < probability / 2
+    hide_visual = (draw >= probability / 2) & (draw < probability)
+    both_present = batch["audio_mask"].any(1) & batch["visual_mask"].any(1)
+    batch = dict(batch)
+    batch["audio_mask"] = batch["audio_mask"] & ~(hide_audio & both_present)[:, None]
+    batch["visual_mask"] = batch["visual_mask"] & ~(hide_visual & both_present)[:, None]
+    return batch
+
+
+@torch.no_grad()
+def evaluate(model: EmotionEmbedderModel, loader) -> dict[str, float]:
+    """Emotion accuracy with both streams, audio only and video only."""
+    correct = {"both": 0, "audio": 0, "video": 0}
+    total = 0
+    for batch in loader:
+        for name, (use_audio, use_visual) in {"both": (1, 1), "audio": (1, 0), "video": (0, 1)}.items():
+            audio_mask = batch["audio_mask"] & bool(use_audio)
+            visual_mask = batch["visual_mask"] & bool(use_visual)
+            usable = audio_mask.any(1) | visual_mask.any(1)
+            output = model.embedder(batch["audio"], batch["visual"], audio_mask, visual_mask)
+            predicted = model.bank.log_likelihood(output.mean).argmax(-1)
+            correct[name] += int(((predicted == batch["emotion"]) & usable).sum())
+        total += batch["emotion"].shape[0]
+    return {f"accuracy_{name}": value / max(total, 1) for name, value in correct.items()}
+
+
+def train(config: EmbedderConfig) -> dict[str, float]:
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    accelerator = make_accelerator(config)
+    manifest = Path(config.manifest)
+    clips = read_manifest(manifest)
+    check_splits(clips, required=("train", "val"))
+    train_clips = [c for c in clips if c.split == "train"]
+    val_clips = [c for c in clips if c.split == "val"]
+    identities = sorted({c.identity for c in train_clips})
+    cache = Path(config.cache_dir) if config.cache_dir else Path(config.output_dir) / "features"
+    if accelerator.is_main_process:
+        cache_features(clips, manifest.parent, cache)
+    accelerator.wait_for_everyone()
+
+    embedder = DisentangledEmotionEmbedder(config.embedding_dim, config.width, config.layers, config.heads,
+                                           num_identities=len(identities))
+    bank = EmotionBank(embedding_dim=config.embedding_dim, seed=config.seed)
+    model = EmotionEmbedderModel(embedder, bank, config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    batcher = functools.partial(collate, audio_width=N_MELS, visual_width=2 * len(VISUAL_LANDMARKS))
+    train_data = ClipFeatureDataset(train_clips, cache, identities, config.max_seconds, random_crop=True)
+    val_data = ClipFeatureDataset(val_clips, cache, identities, config.max_seconds)
+    order = torch.Generator().manual_seed(config.seed)
+    train_loader = DataLoader(train_data, batch_size=config.batch_size, shuffle=True, generator=order,
+                              collate_fn=batcher, num_workers=config.num_workers, drop_last=len(train_data) >
+                              config.batch_size)
+    val_loader = DataLoader(val_data, batch_size=config.batch_size, collate_fn=batcher)
+    steps_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.learning_rate, total_steps=total_steps,
+                                                    pct_start=0.1)
+    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, val_loader, scheduler)
+    if accelerator.is_main_process and config.report_to not in ("", "none"):
+        accelerator.init_trackers("emotion_embedder", config={k: v for k, v in dataclasses.asdict(config).items()
+                                                             if isinstance(v, (int, float, str, bool))})
+
+    global_step = resume(accelerator, config)
+    first_epoch = global_step // steps_per_epoch
+    skip = (global_step % steps_per_epoch) * config.gradient_accumulation_steps
+    masking = torch.Generator().manual_seed(config.seed + 1)
+    metrics: dict[str, float] = {}
+    history: list[dict[str, float]] = []
+    bar = tqdm(total=total_steps, initial=global_step, desc="training", disable=not accelerator.is_main_process)
+    for epoch in range(first_epoch, math.ceil(total_steps / steps_per_epoch)):
+        model.train()
+        # The data order depends only on (seed, epoch), so a resumed run sees the same batches.
+        order.manual_seed(config.seed + epoch)
+        masking.manual_seed(config.seed + 1000 + epoch)
+        loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
+        skip = 0
+        for batch in loader:
+            with accelerator.accumulate(model):
+                batch = hide_streams(batch, config.modality_dropout, masking)
+                reversal = config.identity_weight * min(1.0, 2.0 * global_step / max(total_steps, 1))
+                parts = model(batch, reversal)
+                accelerator.backward(parts["loss"])
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            if accelerator.sync_gradients:
+                global_step += 1
+                bar.update(1)
+                logged = {f"train/{k}": float(v.detach()) for k, v in parts.items()}
+                history.append({"step": global_step, **{k: float(v.detach()) for k, v in parts.items()}})
+                accelerator.log(logged, step=global_step)
+                bar.set_postfix(loss=f"{float(parts['loss'].detach()):.3f}")
+                if global_step % config.checkpointing_steps == 0:
+                    save_checkpoint(accelerator, config, global_step)
+                if global_step >= total_steps:
+                    break
+        model.eval()
+        metrics = evaluate(accelerator.unwrap_model(model), val_loader)
+        accelerator.log({f"val/{k}": v for k, v in metrics.items()}, step=global_step)
+        accelerator.print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+        if global_step >= total_steps:
+            break
+    bar.close()
+
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        export(accelerator.unwrap_model(model), Path(config.output_dir), metrics, history)
+    accelerator.end_training()
+    return metrics
+
+
+def export(model: EmotionEmbedderModel, output: Path, metrics: dict[str, float], history: list[dict]) -> None:
+    """Save the embedder and bank where ``--embedder OUTPUT`` finds them, plus metrics and the loss curve."""
+    model.embedder.save_pretrained(output / "embedder")
+    model.bank.save_pretrained(output / "bank")
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    with open(output / "loss_history.jsonl", "a", encoding="utf-8") as handle:
+        for row in history:
+            handle.write(json.dumps(row) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="emostudio train embedder", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="YAML file of settings (see EmbedderConfig)")
+    parser.add_argument("--manifest", help="override the config's manifest")
+    parser.add_argument("--output-dir", help="override the config's output_dir")
+    parser.add_argument("--resume-from-checkpoint", help="'latest' or a checkpoint folder")
+    parser.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(EmbedderConfig, args.config, manifest=args.manifest, output_dir=args.output_dir,
+                             resume_from_checkpoint=args.resume_from_checkpoint, max_steps=args.max_steps)
+        if not config.manifest:
+            raise EmostudioError("The config names no manifest; set 'manifest: path/to/manifest.jsonl'.")
+        train(config)
+    except EmostudioError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

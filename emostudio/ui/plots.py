@@ -1,0 +1,55 @@
+"""Figures people would rather look at than read: emotion over time, prototypes, pitch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..conditioning import CATEGORIES
+
+CATEGORY_COLORS = {
+    "neutral": "#9e9e9e", "happy": "#f4b400", "sad": "#4285f4", "angry": "#db4437",
+    "fearful": "#8e44ad", "disgusted": "#0f9d58", "surprised": "#ff7f0e", "contempt": "#795548",
+}
+
+
+def emotion_over_time_figure(rows: list[tuple[float, float, np.ndarray, float]], title: str = ""):
+    """Stacked category shares per time step, with the intensity as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    starts = np.array([row[0] for row in rows])
+    ends = np.array([row[1] for row in rows])
+    weights = np.array([row[2] for row in rows])
+    intensity = np.array([row[3] for row in rows])
+    figure, axis = plt.subplots(figsize=(9, 3.2))
+    bottom = np.zeros(len(rows))
+    for index, name in enumerate(CATEGORIES):
+        axis.bar(starts, weights[:, index], width=ends - starts, bottom=bottom, align="edge",
+                 color=CATEGORY_COLORS[name], label=name, edgecolor="white", linewidth=0.5)
+        bottom += weights[:, index]
+    axis.plot((starts + ends) / 2, intensity, color="black", marker="o", label="intensity")
+    axis.set_xlabel("seconds")
+    axis.set_ylabel("share / intensity")
+    axis.set_ylim(0, 1.05)
+    axis.set_title(title or "emotion over time")
+    axis.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def save_emotion_over_time(rows, path: str | os.PathLike, title: str = "") -> Path:
+    import matplotlib.pyplot as plt
+
+    from ..generation.media import atomic_output, check_output_path
+
+    target = check_output_path(path, (".png",))
+    figure = emotion_over_time_figure(rows, title)
+    with atomic_output(target) as temporary:
+        figure.savefig(temporary, dpi=120, format="png")
+    plt.close(figure)
+    return target

@@ -1,0 +1,118 @@
+"""Training the emotion embedder for real, on a tiny synthetic corpus, through the users' script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from emostudio.conditioning import EmotionBank
+from emostudio.conditioning.embedder import DisentangledEmotionEmbedder
+from emostudio.errors import EmostudioError
+from emostudio.train.common import load_config
+from emostudio.train.data.manifest import read_manifest
+from emostudio.train.embedder import EmbedderConfig
+from emostudio.train.synth import synthesize_corpus
+from emostudio.ui.cli import main
+from emostudio.ui.studio import Studio
+
+TINY = {"max_steps": 6, "batch_size": 4, "checkpointing_steps": 2, "checkpoints_total_limit": 3, "width": 32,
+        "layers": 2, "embedding_dim": 32, "report_to": "tensorboard", "learning_rate": 0.003}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus")
+    return synthesize_corpus(folder, identities=3, sentences=1, intensities=(1.0,), size=128)
+
+
+def write_config(path: Path, corpus: Path, output: Path, **extra) -> Path:
+    settings = {"manifest": str(corpus), "output_dir": str(output), "cache_dir": str(corpus.parent / "features"),
+                **TINY, **extra}
+    path.write_text("".join(f"{key}: {json.dumps(value)}\n" for key, value in settings.items()))
+    return path
+
+
+def run_script(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "emostudio.train.embedder", *arguments], capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+def losses(run: Path) -> dict[int, float]:
+    return {row["step"]: row["loss"] for row in map(json.loads, (run / "loss_history.jsonl").read_text().splitlines())}
+
+
+def test_corpus_has_every_emotion_and_held_out_identities(corpus):
+    clips = read_manifest(corpus)
+    assert {c.emotion for c in clips} == {"neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised",
+                                          "contempt"}
+    by_split = {split: {c.identity for c in clips if c.split == split} for split in ("train", "val", "test")}
+    assert all(by_split.values()) and not (by_split["train"] & (by_split["val"] | by_split["test"]))
+
+
+def test_train_save_resume_and_use(corpus, tmp_path):
+    config = write_config(tmp_path / "config.yaml", corpus, tmp_path / "run")
+    completed = run_script("--config", str(config))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
+    assert list((run / "logs").rglob("events.out.tfevents*")), "TensorBoard logs are written"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) == {"accuracy_both", "accuracy_audio", "accuracy_video"}
+
+    # Resume from step 4 in a fresh folder: steps 5 and 6 repeat the original curve exactly.
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(run / "checkpoint-4", resumed / "checkpoint-4")
+    completed = run_script("--config", str(config), "--output-dir", str(resumed), "--resume-from-checkpoint", "latest")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    original, continued = losses(run), losses(resumed)
+    assert sorted(continued) == [5, 6]
+    for step in (5, 6):
+        assert continued[step] == pytest.approx(original[step], rel=1e-5)
+
+    # The export loads with from_pretrained and drives --emotion-from and analyze.
+    embedder = DisentangledEmotionEmbedder.from_pretrained(run / "embedder")
+    bank = EmotionBank.from_pretrained(run / "bank")
+    assert embedder.config.embedding_dim == bank.config.embedding_dim == 32
+    clip = next(c for c in read_manifest(corpus) if c.emotion == "happy")
+    reference = corpus.parent / clip.video
+    spec = Studio.emotion_from(reference, run)
+    assert spec.source == "reference" and abs(sum(spec.weights.values()) - 1) < 1e-6
+    out = tmp_path / "transfer.wav"
+    assert main(["speak", "Same feeling, another voice.", "--emotion-from", str(reference), "--embedder", str(run),
+                 "-o", str(out)]) == 0
+    assert out.exists()
+    plot = tmp_path / "analysis.png"
+    assert main(["analyze", str(reference), "--embedder", str(run), "--plot", str(plot)]) == 0
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_configs_and_checkpoints(corpus, tmp_path):
+    with pytest.raises(EmostudioError, match="learning_rat"):
+        load_config(EmbedderConfig, write_config(tmp_path / "typo.yaml", corpus, tmp_path / "x", learning_rat=0.1))
+    completed = run_script("--config", str(write_config(tmp_path / "missing.yaml", tmp_path / "nope.jsonl",
+                                                        tmp_path / "y")))
+    assert completed.returncode == 2 and "nope.jsonl" in completed.stderr
+    # A checkpoint of a differently shaped model is refused with a clear sentence.
+    first = write_config(tmp_path / "small.yaml", corpus, tmp_path / "small", max_steps=2)
+    assert run_script("--config", str(first)).returncode == 0
+    other = write_config(tmp_path / "wide.yaml", corpus, tmp_path / "wide", max_steps=2, width=48,
+                         resume_from_checkpoint=str(tmp_path / "small" / "checkpoint-2"))
+    completed = run_script("--config", str(other))
+    assert completed.returncode == 2 and "not a checkpoint of this model" in completed.stderr
+
+
+def test_embedder_handles_either_stream():
+    embedder = DisentangledEmotionEmbedder(embedding_dim=16, width=32, layers=2)
+    audio, visual = torch.randn(2, 50, 64), torch.randn(2, 20, embedder.config.num_landmarks * 2)
+    for kwargs in ({"audio": audio}, {"visual": visual}, {"audio": audio, "visual": visual}):
+        output = embedder(**kwargs)
+        assert output.mean.shape == (2, 16) and torch.isfinite(output.mean).all()
+    with pytest.raises(ValueError):
+        embedder()
