@@ -94,10 +94,26 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
     lower_face[T.LOWER_LIP_ALL] = 1.0
     lower_face[T.UPPER_LIP_ALL] = 0.0
     upper_face = np.clip((mouth_y - 0.35 - y) / 0.1, 0.0, 1.0)  # forehead, brows, lids, upper nose
-    above_eyes = np.clip((face[T.RIGHT_UPPER_LID + T.LEFT_UPPER_LID, 1].mean() - 0.02 - y) / 0.08, 0.0, 1.0)
+    # The eyeballs never move with the muscles around them: irises and the lids' opposite edge stay.
+    iris = [T.RIGHT_IRIS_CENTER, *T.RIGHT_IRIS_RING, T.LEFT_IRIS_CENTER, *T.LEFT_IRIS_RING]
+    upper_lids, lower_lids = T.RIGHT_UPPER_LID + T.LEFT_UPPER_LID, T.RIGHT_LOWER_LID + T.LEFT_LOWER_LID
+    # Brows and forehead: above the upper lids (the eye centres are at y = 0 in face units).
+    above_eyes = np.clip((-0.10 - y) / 0.06, 0.0, 1.0)
+    above_eyes[upper_lids + lower_lids + iris] = 0.0
+    # Upper lid and the skin between lid and brow.
+    upper_eye = np.clip((-0.01 - y) / 0.05, 0.0, 1.0) * upper_face
+    upper_eye[upper_lids] = 1.0
+    upper_eye[lower_lids + iris] = 0.0
+    # Lower lid and cheek, down to the nose wings.
+    lower_eye = np.clip((y - 0.01) / 0.05, 0.0, 1.0) * np.clip((mouth_y - 0.25 - y) / 0.15, 0.0, 1.0)
+    lower_eye[lower_lids] = 1.0
+    lower_eye[upper_lids + iris] = 0.0
     lips = np.zeros(count)
     lips[T.UPPER_LIP_ALL + T.LOWER_LIP_ALL] = 1.0
     near_mouth = np.clip(1.0 - np.abs(y - mouth_y) / 0.55, 0.0, 1.0) * (y > mouth_y - 0.6)
+    # The red of the lips without its inner edge: what tightening (AU23) thins.
+    outer_lips = lips.copy()
+    outer_lips[T.UPPER_LIP_INNER + T.LOWER_LIP_INNER] = 0.0
 
     fields: dict[str, np.ndarray] = {}
     brow_sigma = 0.22
@@ -109,17 +125,20 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
     fields["AU2"] = (_field(face, T.RIGHT_BROW, outer_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes)
                      + _field(face, T.LEFT_BROW, outer_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes))
     # AU4: brows down and together.
-    fields["AU4"] = _mirror_pair(face, T.RIGHT_BROW, T.LEFT_BROW, (0.06, 0.12), brow_sigma, upper_face)
+    fields["AU4"] = _mirror_pair(face, T.RIGHT_BROW, T.LEFT_BROW, (0.06, 0.12), brow_sigma, above_eyes)
     # AU5: upper lids up; AU7: lower lids up and upper lids slightly down; AU6: cheeks and lower lids up.
-    fields["AU5"] = _mirror_pair(face, T.RIGHT_UPPER_LID, T.LEFT_UPPER_LID, (0.0, -0.07), 0.08, upper_face)
-    fields["AU7"] = (_mirror_pair(face, T.RIGHT_LOWER_LID, T.LEFT_LOWER_LID, (0.0, -0.06), 0.07)
-                     + _mirror_pair(face, T.RIGHT_UPPER_LID, T.LEFT_UPPER_LID, (0.0, 0.035), 0.06))
-    fields["AU6"] = (_mirror_pair(face, T.RIGHT_CHEEK, T.LEFT_CHEEK, (0.0, -0.08), 0.2, 1.0 - lips)
-                     + _mirror_pair(face, T.RIGHT_LOWER_LID, T.LEFT_LOWER_LID, (0.0, -0.03), 0.06))
+    fields["AU5"] = _mirror_pair(face, T.RIGHT_UPPER_LID, T.LEFT_UPPER_LID, (0.0, -0.07), 0.08, upper_eye)
+    fields["AU7"] = (_mirror_pair(face, T.RIGHT_LOWER_LID, T.LEFT_LOWER_LID, (0.0, -0.06), 0.07, lower_eye)
+                     + _mirror_pair(face, T.RIGHT_UPPER_LID, T.LEFT_UPPER_LID, (0.0, 0.035), 0.06, upper_eye))
+    cheek_region = np.maximum(lower_eye, np.clip((y - 0.05) / 0.1, 0.0, 1.0)) * (1.0 - lips)
+    cheek_region[upper_lids + iris] = 0.0
+    fields["AU6"] = (_mirror_pair(face, T.RIGHT_CHEEK, T.LEFT_CHEEK, (0.0, -0.08), 0.2, cheek_region)
+                     + _mirror_pair(face, T.RIGHT_LOWER_LID, T.LEFT_LOWER_LID, (0.0, -0.03), 0.06, lower_eye))
     # AU9: nose wrinkler lifts the nose wings and the centre of the upper lip, lowers inner brows.
     fields["AU9"] = (_mirror_pair(face, T.RIGHT_NOSE_WING, T.LEFT_NOSE_WING, (0.0, -0.07), 0.12)
                      + _field(face, T.UPPER_LIP_CENTER, np.array([0.0, -0.05]), 0.1, 1.0 - lower_face)
                      + _mirror_pair(face, T.RIGHT_BROW[:2], T.LEFT_BROW[:2], (0.02, 0.05), 0.12, above_eyes))
+    fields["AU9"][iris] = 0.0
     # Lip corners: AU12 pull out and up, AU15 down, AU20 out, AU14R right corner in and back.
     corner_sigma = 0.22
     fields["AU12"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (-0.12, -0.11), corner_sigma,
@@ -131,8 +150,9 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
     fields["AU14R"] = _field(face, [T.RIGHT_LIP_CORNER], np.array([-0.07, -0.04]), 0.16, near_mouth)
     # AU16: lower lip down (centre most); AU23: lips thinned and tightened.
     fields["AU16"] = _field(face, T.LOWER_LIP_CENTER, np.array([0.0, 0.08]), 0.14, lower_face)
-    fields["AU23"] = (_field(face, T.UPPER_LIP_OUTER_CENTER, np.array([0.0, 0.025]), 0.12, 1.0 - lower_face)
-                      + _field(face, T.LOWER_LIP_OUTER_CENTER, np.array([0.0, -0.025]), 0.12, lower_face)
+    fields["AU23"] = (_field(face, T.UPPER_LIP_OUTER_CENTER, np.array([0.0, 0.03]), 0.12,
+                             outer_lips * (1.0 - lower_face))
+                      + _field(face, T.LOWER_LIP_OUTER_CENTER, np.array([0.0, -0.03]), 0.12, outer_lips * lower_face)
                       + _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.03, 0.0), 0.12, near_mouth))
     # AU26 / JAW: the jaw rotates open; everything below the lip line follows, chin most.
     jaw = np.zeros((count, 2))

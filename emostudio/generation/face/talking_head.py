@@ -94,8 +94,11 @@ class WarpTalkingHead(TalkingHeadBackend):
         controls[:, : units.shape[1]] = smooth_steps(times, boundaries, units, EXPRESSION_TRANSITION_S)
         arousal_curve = smooth_steps(times, boundaries, arousal, EXPRESSION_TRANSITION_S)
 
+        loudness = loudness_envelope(speech.audio, speech.sample_rate, times)
         if speech.phonemes:
             mouth = mouth_from_phonemes(speech.phonemes, times)
+            # The phonemes say which shape; the sound says how wide: louder syllables open more.
+            mouth[:, MOUTH.index("JAW")] *= 0.35 + 0.65 * loudness
         else:
             mouth = mouth_from_audio(speech.audio, speech.sample_rate, times)
         for index, name in enumerate(MOUTH):
@@ -107,7 +110,6 @@ class WarpTalkingHead(TalkingHeadBackend):
         controls[:, jaw] = np.clip(controls[:, jaw] + 0.5 * drop * (1 - controls[:, jaw]), 0, 1)
         controls[:, CONTROLS.index("AU26")] = 0.0  # carried by JAW now
 
-        loudness = loudness_envelope(speech.audio, speech.sample_rate, times)
         motion = liveliness(count, fps, arousal_curve, loudness, seed)
         controls[:, CONTROLS.index("BLINK")] = np.maximum(motion.blink, 0.0)
         # Eyes widened by surprise or fear still blink fully: the blink wins over AU5.
