@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import EmostudioError
+from ..errors import EmostudioError, invalid_lines
 
 TASKS = ("speak", "talk")
 COLUMNS = ("id", "task", "text", "emotion", "intensity", "portrait", "audio", "voice", "seed", "size", "fps",
@@ -206,9 +206,7 @@ def load_jobs(path: str | os.PathLike) -> list[Job]:
         elif job is not None:
             jobs.append(job)
     if problems:
-        listing = "\n  ".join(problems)
-        raise EmostudioError(f"{len(problems)} of {len(rows)} rows in {source.name} are invalid; fix them and run "
-                             f"again (nothing was run):\n  {listing}")
+        raise invalid_lines(problems, len(rows), f"rows in {source.name}", "fix them and run again (nothing was run)")
     return jobs
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ...conditioning.taxonomy import CATEGORIES, canonical_category
-from ...errors import EmostudioError
+from ...errors import EmostudioError, invalid_lines
 from ...generation.media import atomic_output
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -85,9 +85,7 @@ def write_manifest(clips: Iterable[Clip], path: str | os.PathLike) -> Path:
             problems.append(f"clip {number} ({clip.id!r}): " + "; ".join(row_problems))
         rows.append(row)
     if problems:
-        listing = "\n  ".join(problems)
-        raise EmostudioError(f"{len(problems)} of {len(clips)} clips cannot be written to {target}; fix them "
-                             f"first (nothing was written):\n  {listing}")
+        raise invalid_lines(problems, len(clips), f"clips for {target}", "fix them first (nothing was written)")
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_output(target) as temporary:
         temporary.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows),
@@ -130,9 +128,7 @@ def read_manifest(path: str | os.PathLike, check_files: bool = True) -> list[Cli
         elif clip is not None:
             clips.append(clip)
     if problems:
-        listing = "\n  ".join(problems)
-        raise EmostudioError(f"{len(problems)} of {count} lines in the manifest {source} are invalid; fix them "
-                             f"and read it again:\n  {listing}")
+        raise invalid_lines(problems, count, f"lines in the manifest {source}", "fix them and read it again")
     if not clips:
         raise EmostudioError(f"The manifest {source} has no clips; write one clip per line.")
     return clips
