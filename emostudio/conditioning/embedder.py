@@ -25,6 +25,9 @@ from torch import nn
 SAMPLE_RATE = 16000
 N_MELS = 64
 HOP_S = 0.01
+# Untrained defaults of the input standardisation (training replaces them with the training set's
+# per-channel statistics): log-mel of speech at ordinary levels is about -7 +- 4.6.
+LOG_MEL_MEAN, LOG_MEL_STD = -7.0, 4.6
 # Landmarks the visual encoder reads: brows, eyes, nose, lips and the face outline, as MediaPipe
 # indices (subject's right first). A subset keeps the encoder small and ignores the dense cheeks.
 VISUAL_LANDMARKS: tuple[int, ...] = (
@@ -139,6 +142,25 @@ class DisentangledEmotionEmbedder(ModelMixin, ConfigMixin):
         self.head = nn.Sequential(nn.Linear(2 * width, width), nn.GELU(), nn.Linear(width, 2 * embedding_dim))
         self.identity_classifier = (nn.Sequential(nn.Linear(embedding_dim, width), nn.GELU(),
                                                   nn.Linear(width, num_identities)) if num_identities else None)
+        # Per-channel standardisation of the inputs, fitted on the training set and saved with the
+        # model. Expression moves landmarks by a few percent of the face, far less than the spread
+        # between landmarks, so unstandardised coordinates barely train. Not per clip: that would
+        # erase a constant expression and the loudness of the voice, both emotion cues.
+        self.register_buffer("audio_mean", torch.full((n_mels,), LOG_MEL_MEAN))
+        self.register_buffer("audio_std", torch.full((n_mels,), LOG_MEL_STD))
+        self.register_buffer("visual_mean", torch.zeros(2 * num_landmarks))
+        self.register_buffer("visual_std", torch.ones(2 * num_landmarks))
+
+    @torch.no_grad()
+    def fit_input_statistics(self, audio: list[torch.Tensor], visual: list[torch.Tensor]) -> None:
+        """Set the standardisation from training features (lists of (T, F) tensors, empty ones skipped)."""
+        for frames, mean, std in ((audio, self.audio_mean, self.audio_std), (visual, self.visual_mean,
+                                                                             self.visual_std)):
+            stacked = [f for f in frames if f.numel()]
+            if stacked:
+                values = torch.cat(stacked)
+                mean.copy_(values.mean(0))
+                std.copy_(values.std(0).clamp(min=1e-3))
 
     def _encode(self, encoder: nn.Module, features: torch.Tensor, mask: torch.Tensor | None,
                 index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -169,8 +191,10 @@ class DisentangledEmotionEmbedder(ModelMixin, ConfigMixin):
         pooled = []
         streams = {}
         if audio is not None:
+            audio = (audio - self.audio_mean) / self.audio_std
             streams["audio"] = self._encode(self.audio_encoder, audio, audio_mask, 0)
         if visual is not None:
+            visual = (visual - self.visual_mean) / self.visual_std
             streams["visual"] = self._encode(self.visual_encoder, visual, visual_mask, 1)
         if len(streams) == 2:
             (a, a_valid), (v, v_valid) = streams["audio"], streams["visual"]

@@ -141,14 +141,17 @@ def train(config: EmbedderConfig) -> dict[str, float]:
         cache_features(clips, manifest.parent, cache)
     accelerator.wait_for_everyone()
 
+    train_data = ClipFeatureDataset(train_clips, cache, identities, config.max_seconds, random_crop=True)
+    val_data = ClipFeatureDataset(val_clips, cache, identities, config.max_seconds)
     embedder = DisentangledEmotionEmbedder(config.embedding_dim, config.width, config.layers, config.heads,
                                            num_identities=len(identities))
     bank = EmotionBank(embedding_dim=config.embedding_dim, seed=config.seed)
+    plain = ClipFeatureDataset(train_clips, cache, identities, config.max_seconds)
+    statistics = [plain[i] for i in range(len(plain))]
+    embedder.fit_input_statistics([s["audio"] for s in statistics], [s["visual"] for s in statistics])
     model = EmotionEmbedderModel(embedder, bank, config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     batcher = functools.partial(collate, audio_width=N_MELS, visual_width=2 * len(VISUAL_LANDMARKS))
-    train_data = ClipFeatureDataset(train_clips, cache, identities, config.max_seconds, random_crop=True)
-    val_data = ClipFeatureDataset(val_clips, cache, identities, config.max_seconds)
     order = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(train_data, batch_size=config.batch_size, shuffle=True, generator=order,
                               collate_fn=batcher, num_workers=config.num_workers, drop_last=len(train_data) >

@@ -255,8 +255,11 @@ def run_job(studio, job: Job, out: Path) -> Path:
 
 
 def run_batch(jobs: str | os.PathLike, out: str | os.PathLike,
-              progress: Callable[[int, int], None] | None = None) -> BatchSummary:
-    """Run every pending job of ``jobs`` into ``out``; see the module docstring."""
+              progress: Callable[[int, int], None] | None = None, studio=None) -> BatchSummary:
+    """Run every pending job of ``jobs`` into ``out``; see the module docstring.
+
+    ``studio`` lets a caller that already holds loaded models (the app) lend them.
+    """
     import torch
     from accelerate import PartialState
     from tqdm import tqdm
@@ -278,7 +281,7 @@ def run_batch(jobs: str | os.PathLike, out: str | os.PathLike,
         _remove_partials(folder)
     state.wait_for_everyone()
 
-    studio = Studio()
+    studio = studio or Studio()
     with state.split_between_processes(pending) as mine:
         bar = tqdm(mine, desc=f"jobs (process {state.process_index})" if state.num_processes > 1 else "jobs",
                    unit="job", file=sys.stderr, disable=None, position=state.process_index)

@@ -62,7 +62,9 @@ class Studio:
 
     def __init__(self, voice: str | os.PathLike | None = None, work_dir: str | os.PathLike | None = None) -> None:
         self.default_voice = str(voice) if voice else None
-        self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="emostudio-"))
+        # Without a work folder, a temporary one lives as long as the Studio and is removed after.
+        self._temporary = None if work_dir else tempfile.TemporaryDirectory(prefix="emostudio-")
+        self.work_dir = Path(work_dir) if work_dir else Path(self._temporary.name)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._speech: dict[str | None, PiperSpeechBackend] = {}
         self._head: TalkingHeadBackend | None = None

@@ -33,14 +33,28 @@ class ProsodyMeasurement:
 
 def pitch_contour(audio: np.ndarray, sample_rate: int, floor: float = 60.0,
                   ceiling: float = 500.0) -> tuple[np.ndarray, np.ndarray]:
-    """Times (s) and F0 (Hz, NaN where unvoiced)."""
+    """Times (s) and F0 (Hz, NaN where unvoiced).
+
+    Two passes (De Looze & Hirst, 2008): a wide first pass finds the speaker's range, and the
+    second tracks within 0.75 x the 15th to 1.5 x the 85th percentile, which removes the octave
+    jumps a wide range lets in on low voices.
+    """
     import parselmouth
 
-    pitch = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=sample_rate).to_pitch(
-        time_step=0.01, pitch_floor=floor, pitch_ceiling=ceiling)
-    f0 = pitch.selected_array["frequency"].astype(np.float64)
-    f0[f0 <= 0] = np.nan
-    return pitch.xs(), f0
+    sound = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=sample_rate)
+
+    def track(low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+        pitch = sound.to_pitch(time_step=0.01, pitch_floor=low, pitch_ceiling=high)
+        f0 = pitch.selected_array["frequency"].astype(np.float64)
+        f0[f0 <= 0] = np.nan
+        return pitch.xs(), f0
+
+    times, f0 = track(floor, ceiling)
+    voiced = f0[~np.isnan(f0)]
+    if len(voiced) >= 10:
+        low, high = np.percentile(voiced, [15, 85])
+        times, f0 = track(max(floor, 0.75 * low), min(ceiling * 1.5, 1.5 * high))
+    return times, f0
 
 
 def frame_levels_db(audio: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -64,13 +64,35 @@ class ClipFeatureDataset(Dataset):
         clip = self.clips[index]
         tensors = load_file(str(self.cache / f"{clip.id}.safetensors"))
         where = random.random() if self.random_crop else 0.5
+        audio = self._crop(tensors["audio"], self.max_audio, where)
+        visual = self._crop(tensors["visual"], self.max_visual, where)
+        if self.random_crop:
+            audio, visual = augment(audio, visual)
         return {
-            "audio": self._crop(tensors["audio"], self.max_audio, where),
-            "visual": self._crop(tensors["visual"], self.max_visual, where),
+            "audio": audio,
+            "visual": visual,
             "emotion": CATEGORIES.index(clip.emotion),
             "intensity": float(clip.intensity),
             "identity": self.identity_index.get(clip.identity, -1),
         }
+
+
+def augment(audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Identity-like variation that must not change the label: voice and face shape.
+
+    The log-mel is shifted by up to two bands (about a semitone or two of pitch and formants),
+    and the face is stretched by up to 8% horizontally and vertically.
+    """
+    if audio.numel():
+        shift = random.randint(-2, 2)
+        if shift:
+            audio = torch.roll(audio, shift, dims=1)
+            edge = slice(0, shift) if shift > 0 else slice(shift, None)
+            audio[:, edge] = audio[:, edge].min()
+    if visual.numel():
+        scale = torch.tensor([random.uniform(0.92, 1.08), random.uniform(0.92, 1.08)])
+        visual = (visual.reshape(len(visual), -1, 2) * scale).reshape(len(visual), -1)
+    return audio, visual
 
 
 def _pad(items: list[torch.Tensor], width: int) -> tuple[torch.Tensor, torch.Tensor]:
