@@ -7,8 +7,9 @@ is a Gaussian (mean, log-variance) in the EmotionBank's space. Either stream may
 
 Identity is removed by training, not assumed: an identity classifier reads the embedding through
 a gradient-reversal layer, so the encoders are pushed to make identity unpredictable while the
-emotion objective (likelihood under the bank's prototypes) keeps emotion readable. See
-``emostudio.train.embedder``.
+emotion objective (likelihood under the bank's prototypes) keeps emotion readable; after training,
+the directions in which the training speakers still differ (for the same emotion) are projected
+out, a fixed linear "identity bank" subtracted from every embedding. See ``emostudio.train.embedder``.
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ class DisentangledEmotionEmbedder(ModelMixin, ConfigMixin):
         self.register_buffer("audio_std", torch.full((n_mels,), LOG_MEL_STD))
         self.register_buffer("visual_mean", torch.zeros(2 * num_landmarks))
         self.register_buffer("visual_std", torch.ones(2 * num_landmarks))
+        # Projection that removes the identity subspace found after training (identity by default).
+        self.register_buffer("identity_projection", torch.eye(embedding_dim))
 
     @torch.no_grad()
     def fit_input_statistics(self, audio: list[torch.Tensor], visual: list[torch.Tensor]) -> None:
@@ -214,6 +217,7 @@ class DisentangledEmotionEmbedder(ModelMixin, ConfigMixin):
             summary = self._pool(self.norm(tokens), valid)
             pooled = [summary, summary]
         mean, logvar = self.head(torch.cat(pooled, dim=-1)).chunk(2, dim=-1)
+        mean = mean @ self.identity_projection
         logvar = logvar.clamp(-8.0, 4.0)
         identity_logits = None
         if self.identity_classifier is not None and reversal_strength > 0:

@@ -10,8 +10,13 @@ Objective, per clip with emotion k at intensity i and speaker s:
   embedder's Gaussian to the bank's Gaussian for (k, i);
 * codebook: vector quantisation of the mean with a straight-through estimator and a commitment
   loss, and the bank's classifier on the tokens attended from the quantised point;
-* identity: cross-entropy of an identity classifier behind a gradient-reversal layer, weighted by
-  ``identity_weight`` (0 trains without it, the baseline that shows what the objective removes).
+* identity, weighted by ``identity_weight`` (0 trains without it, the baseline that shows what the
+  objective removes): an identity classifier behind a gradient-reversal layer, and an alignment
+  term that pulls together the embeddings of different speakers saying the same emotion at the
+  same intensity, so that no direction of the space separates speakers (which is exactly what a
+  linear probe would find); after training, the subspace in which the training speakers still
+  differ for the same label is found with a linear classifier and projected out (one round of
+  iterative nullspace projection, Ravfogel et al. 2020), stored in the embedder.
 
 Each epoch reports validation accuracy with audio+video, audio only and video only. The final
 export (``OUTPUT/embedder`` and ``OUTPUT/bank``) is what ``--embedder`` and ``analyze`` load.
@@ -89,8 +94,22 @@ def losses(model: EmotionEmbedderModel, batch: dict, config: EmbedderConfig, rev
         known = batch["identity"] >= 0
         if known.any():
             result["identity"] = F.cross_entropy(output.identity_logits[known], batch["identity"][known])
+    if config.identity_weight > 0:
+        result["alignment"] = config.identity_weight * speaker_alignment(output.mean, batch)
     result["loss"] = sum(result.values())
     return result
+
+
+def speaker_alignment(mean: torch.Tensor, batch: dict) -> torch.Tensor:
+    """Mean squared distance between embeddings of different speakers with the same label."""
+    identity, emotion, intensity = batch["identity"], batch["emotion"], batch["intensity"]
+    same_label = (emotion[:, None] == emotion[None, :]) & ((intensity[:, None] - intensity[None, :]).abs() < 1e-3)
+    other_speaker = (identity[:, None] != identity[None, :]) & (identity[:, None] >= 0) & (identity[None, :] >= 0)
+    pairs = same_label & other_speaker
+    if not pairs.any():
+        return mean.sum() * 0.0
+    distances = ((mean[:, None, :] - mean[None, :, :]) ** 2).mean(-1)
+    return distances[pairs].mean()
 
 
 def hide_streams(batch: dict, probability: float, generator: torch.Generator) -> dict:
@@ -106,6 +125,40 @@ def hide_streams(batch: dict, probability: float, generator: torch.Generator) ->
     batch["audio_mask"] = batch["audio_mask"] & ~(hide_audio & both_present)[:, None]
     batch["visual_mask"] = batch["visual_mask"] & ~(hide_visual & both_present)[:, None]
     return batch
+
+
+@torch.no_grad()
+def remove_identity_subspace(model: EmotionEmbedderModel, data: ClipFeatureDataset, batcher) -> int:
+    """Project out the directions a linear classifier uses to tell training speakers apart.
+
+    Embeddings of the training clips, minus the mean of their (emotion, intensity) label, leave
+    what varies between speakers; the weight vectors of a logistic-regression speaker classifier
+    on those residuals span that variation, and ``I - U U^T`` over their orthonormal basis U
+    becomes the embedder's ``identity_projection``. Returns the rank removed.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    model.eval()
+    rows, labels, speakers = [], [], []
+    for start in range(0, len(data), 32):
+        samples = [data[i] for i in range(start, min(start + 32, len(data)))]
+        batch = batcher(samples)
+        rows.append(model.embedder(batch["audio"], batch["visual"], batch["audio_mask"], batch["visual_mask"]).mean)
+        labels += [(s["emotion"], round(s["intensity"], 3)) for s in samples]
+        speakers += [s["identity"] for s in samples]
+    embeddings = torch.cat(rows).double().numpy()
+    if len(set(speakers)) < 2:
+        return 0
+    residuals = embeddings.copy()
+    for label in set(labels):
+        members = [i for i, value in enumerate(labels) if value == label]
+        residuals[members] -= embeddings[members].mean(axis=0)
+    classifier = LogisticRegression(max_iter=2000).fit(residuals, speakers)
+    basis, _ = torch.linalg.qr(torch.tensor(classifier.coef_.T))
+    projection = torch.eye(basis.shape[0], dtype=torch.float64) - basis @ basis.T
+    embedder = model.embedder
+    embedder.identity_projection.copy_((embedder.identity_projection.double() @ projection).float())
+    return basis.shape[1]
 
 
 @torch.no_grad()
@@ -213,7 +266,13 @@ def train(config: EmbedderConfig) -> dict[str, float]:
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        export(accelerator.unwrap_model(model), Path(config.output_dir), metrics, history)
+        final = accelerator.unwrap_model(model)
+        if config.identity_weight > 0:
+            remove_identity_subspace(final, plain, batcher)
+            metrics = evaluate(final, val_loader)
+            accelerator.print("after removing the identity subspace: "
+                              + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+        export(final, Path(config.output_dir), metrics, history)
     accelerator.end_training()
     return metrics
 

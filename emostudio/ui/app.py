@@ -173,6 +173,18 @@ def emotion_input(prefix: str, category: str = "neutral", intensity: float = 1.0
 
 # -- plots -------------------------------------------------------------------------------------
 
+def learned_bank_plot() -> Figure | None:
+    """The bundled trained bank's prototypes and codebook, or nothing when none is installed."""
+    from ..generation.analysis import load_embedder
+    from .plots import learned_bank_figure
+
+    try:
+        _, bank = load_embedder()
+    except EmostudioError:
+        return None
+    return learned_bank_figure(bank)
+
+
 def va_figure(spec: EmotionSpec | None = None, bank: Any = None) -> Figure:
     """The bank's category prototypes on the valence-arousal plane, with ``spec``'s point marked.
 
@@ -436,10 +448,13 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
                     with gr.Column(scale=2):
                         space_plot = gr.Plot(label="Valence-arousal plane", format="png", elem_id="lab-space")
                         pitch_plot = gr.Plot(label="Pitch contour", format="png", elem_id="lab-pitch")
+                        bank_plot = gr.Plot(label="Learned Emotion Bank (trained embedder)", format="png",
+                                            elem_id="lab-bank")
                 lab_inputs = [lab_text, *lab_emotion.components, lab_seed]
                 lab_outputs = [space_plot, pitch_plot, lab_note]
                 lab_button.click(handlers.lab, lab_inputs, lab_outputs, **heavy)
                 app.load(handlers.lab, lab_inputs, lab_outputs, **heavy)
+                app.load(learned_bank_plot, None, bank_plot)
 
             with gr.Tab("Batch", id="batch"):
                 gr.Markdown("Run many jobs from a JSONL or CSV file with the columns `id`, `task` (speak or "

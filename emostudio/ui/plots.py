@@ -53,3 +53,41 @@ def save_emotion_over_time(rows, path: str | os.PathLike, title: str = "") -> Pa
         figure.savefig(temporary, dpi=120, format="png")
     plt.close(figure)
     return target
+
+
+def learned_bank_figure(bank, title: str = "Learned Emotion Bank"):
+    """Prototypes (means, with one-standard-deviation circles) and codebook entries of a bank.
+
+    The bank's space is projected onto its first two principal components of the prototypes and
+    codes; each code is coloured by the prototype it lies nearest to, so the figure shows which
+    emotions share codes.
+    """
+    import torch
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle
+
+    with torch.no_grad():
+        means = bank.prototype_mean.double()
+        codes = bank.codebook.double()
+        spread = torch.exp(0.5 * bank.prototype_logvar.double()).mean(dim=1).numpy()
+    points = torch.cat([means, codes])
+    centre = points.mean(0)
+    _, _, components = torch.linalg.svd(points - centre, full_matrices=False)
+    basis = components[:2].T
+    mean_xy = ((means - centre) @ basis).numpy()
+    code_xy = ((codes - centre) @ basis).numpy()
+    nearest = torch.cdist(codes, means).argmin(1).numpy()
+    figure = Figure(figsize=(5.6, 5.2), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    for index, name in enumerate(bank.categories):
+        color = CATEGORY_COLORS.get(name, "#333333")
+        axes.add_patch(Circle(mean_xy[index], spread[index], facecolor=color, alpha=0.15, edgecolor=color))
+        owned = nearest == index
+        axes.scatter(code_xy[owned, 0], code_xy[owned, 1], marker="x", color=color, s=25)
+        axes.plot(*mean_xy[index], "o", color=color, markersize=9)
+        axes.annotate(name, mean_xy[index], xytext=(6, 6), textcoords="offset points", color=color,
+                      fontweight="bold")
+    axes.set_title(f"{title}\n(o prototypes, x codebook entries; first two principal components)", fontsize=10)
+    axes.set_aspect("equal", adjustable="datalim")
+    axes.grid(alpha=0.3)
+    return figure
