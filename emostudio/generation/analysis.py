@@ -139,7 +139,8 @@ def spec_from_clip(path: str | os.PathLike, embedder_path: str | None = None) ->
     result = embed(features, embedder, bank)
     if result is None:
         raise EmostudioError(f"{Path(path).name} is too short to read an emotion from; give at least a second.")
-    embedding = bank.embedding_from_vector(*result)
+    with torch.no_grad():
+        embedding = bank.embedding_from_vector(*result)
     weights = {name: float(w) for name, w in zip(CATEGORIES, embedding.weights[0]) if w >= 0.05}
     total = sum(weights.values())
     spec = EmotionSpec({k: v / total for k, v in weights.items()}, float(embedding.intensity[0]), "reference",
@@ -158,7 +159,8 @@ def emotion_over_time(path: str | os.PathLike, embedder_path: str | None = None,
         end = min(start + window, features.duration)
         result = embed(features, embedder, bank, start, end)
         if result is not None:
-            embedding = bank.embedding_from_vector(*result)
+            with torch.no_grad():
+                embedding = bank.embedding_from_vector(*result)
             rows.append((start, end, embedding.weights[0].detach().numpy(), float(embedding.intensity[0])))
         start = end
     if not rows:
