@@ -206,6 +206,8 @@ class EmotionSpec:
         return max(self.weights, key=self.weights.__getitem__)
 
     def __str__(self) -> str:
+        if self.is_neutral:
+            return "neutral"
         mixture = "+".join(f"{n}:{w * self.intensity:.2f}" for n, w in
                            sorted(self.weights.items(), key=lambda item: -item[1]))
         return mixture

@@ -130,14 +130,22 @@ class WarpRenderer:
         color[..., 0] = 95 * shade
         color[..., 1] = 28 * shade
         color[..., 2] = 30 * shade
-        # Upper teeth: a band under the upper lip, about 0.09 interocular tall, shaded at the sides.
+        # Upper teeth: a band under the upper lip about 0.09 interocular tall with a soft lower edge,
+        # shadowed by the lip at the top, receding into shade toward the corners, with faint gaps
+        # between teeth about 0.075 interocular apart.
         tooth_height = 0.09 * self.interocular
-        teeth = np.clip(1.0 - (ys - top) / tooth_height, 0.0, 1.0) ** 0.35 * (ys >= top - 1)
-        teeth *= np.clip(1.2 - across**2 * 1.1, 0.0, 1.0)
+        below_lip = (ys - top) / tooth_height
+        teeth = np.clip((1.0 - below_lip) / 0.25, 0.0, 1.0) * (below_lip >= -0.1)
+        teeth *= np.clip(1.15 - across**2 * 1.2, 0.0, 1.0)
         # Lower teeth show only when the mouth is wide open.
-        lower_teeth = np.clip(1.0 - (bottom - ys) / (0.06 * self.interocular), 0.0, 1.0) ** 0.5
+        lower_teeth = np.clip((1.0 - (bottom - ys) / (0.06 * self.interocular)) / 0.3, 0.0, 1.0)
         lower_teeth *= np.clip((gap / self.interocular - 0.18) / 0.1, 0.0, 1.0) * np.clip(1.0 - across**2, 0, 1)
-        tooth = self._teeth_color[None, None, :] * (0.75 + 0.25 * (1 - across))[..., None] * light
+        spacing = 0.075 * self.interocular
+        offset = np.abs(((xs - centre_x) / spacing + 0.5) % 1.0 - 0.5)  # 0 on a gap between teeth
+        gaps = 1.0 - 0.2 * np.exp(-((offset / 0.06) ** 2))
+        lip_shadow = 0.7 + 0.3 * np.clip(below_lip / 0.2, 0.0, 1.0)
+        tooth = (self._teeth_color[None, None, :] * ((0.55 + 0.45 * (1 - across**2)) * gaps * lip_shadow)[..., None]
+                 * light)
         for amount in (teeth, lower_teeth):
             color = color * (1 - amount[..., None]) + tooth * amount[..., None]
         # Tongue: a soft reddish mound at the bottom of the cavity.
@@ -175,4 +183,4 @@ def _teeth_color(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     cv2.fillPoly(mask, [oval], 1)
     face_mean = image[mask > 0].reshape(-1, 3).mean(axis=0) if mask.any() else np.array([200, 180, 170])
     tint = face_mean / max(face_mean.max(), 1.0)
-    return (np.array([232, 226, 214], np.float32) * (0.85 + 0.15 * tint)).astype(np.float32)
+    return (np.array([236, 228, 210], np.float32) * (0.88 + 0.12 * tint)).astype(np.float32)
