@@ -493,7 +493,7 @@ def identity_section(portraits: list[Portrait], clips: dict[tuple[str, str], Exp
           "the rendered landmarks vs the own portrait's analysed landmarks, and vs the nearest portrait of "
           "ANOTHER person. Ratio = own / other; < 1 means the render stays nearer its own portrait.")
     others = {p.name: [q for q in portraits if q.person != p.person] for p in portraits}
-    print(f"\nPortrait-to-portrait disparity (analysed landmarks):")
+    print("\nPortrait-to-portrait disparity (analysed landmarks):")
     for index, a in enumerate(portraits):
         for b in portraits[index + 1:]:
             kind = "same person (variation)" if a.person == b.person else "different people"

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..conditioning import EmotionSpec
-from ..errors import EmostudioError
 from ..generation.face.talking_head import DEFAULT_FPS, DEFAULT_SIZE, TalkingHeadBackend, WarpTalkingHead, talk
 from ..generation.media import atomic_output, check_output_path
 from ..generation.speech import SegmentTiming, SpeechResult, make_timeline, resolve_emotion

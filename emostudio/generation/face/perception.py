@@ -16,13 +16,10 @@ point joins the first) and run clockwise on screen, so their shoelace area in im
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import os
 import threading
 import warnings
-from collections import Counter, defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 

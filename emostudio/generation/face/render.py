@@ -88,7 +88,7 @@ class WarpRenderer:
         self._paint_mouth(frame, face_positions, mouth_light)
         return frame
 
-    def rig_ring_positions(self, head_offset: np.ndarray) -> np.ndarray:
+    def following_rings(self, head_offset: np.ndarray) -> np.ndarray:
         """Ring anchors following a rigid head motion given as (R, 2) offsets of the ring points."""
         return self.ring_points + head_offset * self.ring_follow[:, None]
 

@@ -152,7 +152,7 @@ class HeadPoser:
         rotate = _rotation(np.radians(motion.roll[index]))
         positions = (positions - self.pivot) @ rotate.T + self.pivot + offset
         rings = (self.renderer.ring_points - self.pivot) @ rotate.T + self.pivot + offset
-        return positions, self.renderer.rig_ring_positions(rings - self.renderer.ring_points)
+        return positions, self.renderer.following_rings(rings - self.renderer.ring_points)
 
 
 def _rotation(angle: float) -> np.ndarray:

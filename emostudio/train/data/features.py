@@ -80,11 +80,11 @@ class ClipFeatureDataset(Dataset):
 def augment(audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Identity-like variation that must not change the label: voice and face shape.
 
-    The log-mel is shifted by up to two bands (about a semitone or two of pitch and formants),
+    The log-mel is shifted by up to four bands (a few semitones of pitch and formants),
     and the face is stretched by up to 8% horizontally and vertically.
     """
     if audio.numel():
-        shift = random.randint(-2, 2)
+        shift = random.randint(-4, 4)
         if shift:
             audio = torch.roll(audio, shift, dims=1)
             edge = slice(0, shift) if shift > 0 else slice(shift, None)
