@@ -155,13 +155,29 @@ class EmotionBank(ModelMixin, ConfigMixin):
         return self.classifier(tokens.mean(dim=1))
 
     def embedding_from_vector(self, vector: torch.Tensor, logvar: torch.Tensor | None = None) -> EmotionEmbedding:
-        """An EmotionEmbedding for points in the bank's space (e.g. from the embedder)."""
-        weights = self.posterior(vector)
-        neutral = self.prototype_mean[self.categories.index("neutral")]
-        spread = (weights @ self.prototype_mean - neutral).norm(dim=-1).clamp(min=1e-6)
-        intensity = ((vector - neutral).norm(dim=-1) / spread).clamp(0.0, 1.0)
-        vad = intensity[:, None] * (weights @ self.prototype_vad)
-        logvar = logvar if logvar is not None else weights @ self.prototype_logvar
+        """An EmotionEmbedding for points in the bank's space (e.g. from the embedder).
+
+        The mixture is the posterior over the categories (neutral when neutral is the most likely,
+        otherwise the posterior over the other categories); the intensity is how far the point lies
+        along the way from the neutral prototype to that mixture's prototype, the inverse of
+        ``forward`` along that line.
+        """
+        neutral_index = self.categories.index("neutral")
+        with torch.no_grad():
+            posterior = self.posterior(vector)
+            weights = posterior.clone()
+            weights[:, neutral_index] = 0.0
+            weights = weights / weights.sum(dim=-1, keepdim=True).clamp(min=1e-9)
+            neutral = self.prototype_mean[neutral_index]
+            direction = weights @ self.prototype_mean - neutral
+            along = ((vector - neutral) * direction).sum(-1) / (direction * direction).sum(-1).clamp(min=1e-9)
+            intensity = along.clamp(0.0, 1.0)
+            is_neutral = posterior.argmax(dim=-1) == neutral_index
+            weights[is_neutral] = torch.nn.functional.one_hot(torch.tensor(neutral_index), len(self.categories)).to(
+                weights.dtype)
+            intensity[is_neutral] = 0.0
+            vad = intensity[:, None] * (weights @ self.prototype_vad)
+            logvar = logvar if logvar is not None else weights @ self.prototype_logvar
         return EmotionEmbedding(vector, logvar, self.aggregate(vector), vad, weights, intensity)
 
     def log_likelihood(self, vector: torch.Tensor) -> torch.Tensor:

@@ -193,3 +193,14 @@ def test_save_and_load_custom_changed_bank(tmp_path: Path) -> None:
     # the loaded bank holds the changed parameters, not a fresh initialisation
     assert not torch.equal(loaded.codebook, EmotionBank(embedding_dim=32, num_codes=16, num_tokens=2,
                                                         prior_scale=1.5, seed=3).codebook)
+
+
+@pytest.mark.parametrize("text", ["happy:0.6", "sad:0.8", "angry", "surprised:0.7", "neutral"])
+def test_points_the_bank_made_read_back_as_their_emotion(text: str) -> None:
+    bank = EmotionBank()
+    spec = EmotionSpec.parse(text)
+    with torch.no_grad():
+        embedding = bank.embedding_from_vector(bank.embed(spec).vector)
+    assert bank.categories[int(embedding.weights[0].argmax())] == spec.dominant()
+    expected = 0.0 if spec.is_neutral else spec.intensity
+    assert float(embedding.intensity[0]) == pytest.approx(expected, abs=0.1)
