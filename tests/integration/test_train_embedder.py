@@ -88,6 +88,10 @@ def test_train_save_resume_and_use(corpus, tmp_path):
     assert main(["speak", "Same feeling, another voice.", "--emotion-from", str(reference), "--embedder", str(run),
                  "-o", str(out)]) == 0
     assert out.exists()
+    video = tmp_path / "transfer.mp4"
+    assert main(["talk", "--text", "And a face.", "--emotion-from", str(reference), "--embedder", str(run),
+                 "--size", "128", "-o", str(video)]) == 0
+    assert video.exists()
     plot = tmp_path / "analysis.png"
     assert main(["analyze", str(reference), "--embedder", str(run), "--plot", str(plot)]) == 0
     assert plot.read_bytes()[:4] == b"\x89PNG"
