@@ -22,11 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from ..conditioning import EmotionSpec
-from ..generation.face.talking_head import DEFAULT_FPS, DEFAULT_SIZE, TalkingHeadBackend, WarpTalkingHead, talk
+from ..generation.face import DEFAULT_FPS, DEFAULT_SIZE
 from ..generation.media import atomic_output, check_output_path
 from ..generation.speech import SegmentTiming, SpeechResult, make_timeline, resolve_emotion
-from ..generation.speech.piper import PiperSpeechBackend
+
+if TYPE_CHECKING:  # the face stack (MediaPipe, torch) and the voice load only when a method needs them
+    from ..generation.face.talking_head import TalkingHeadBackend
+    from ..generation.speech.piper import PiperSpeechBackend
 
 Progress = Callable[[int, int], None]
 
@@ -72,6 +77,8 @@ class Studio:
     # -- models --------------------------------------------------------------------------------
 
     def speech_backend(self, voice: str | os.PathLike | None = None) -> PiperSpeechBackend:
+        from ..generation.speech.piper import PiperSpeechBackend
+
         key = str(voice) if voice else self.default_voice
         with self._lock:
             if key not in self._speech:
@@ -81,6 +88,8 @@ class Studio:
             return self._speech[key]
 
     def head_backend(self) -> TalkingHeadBackend:
+        from ..generation.face.talking_head import WarpTalkingHead
+
         with self._lock:
             if self._head is None:
                 self._head = WarpTalkingHead()
@@ -112,6 +121,8 @@ class Studio:
              size: int = DEFAULT_SIZE, fps: float = DEFAULT_FPS, seed: int | None = None,
              output: str | os.PathLike | None = None, progress: Progress | None = None) -> TalkingHeadResult:
         """A talking-head clip of ``portrait`` saying ``text`` or lip-syncing ``audio``."""
+        from ..generation.face.talking_head import talk
+
         if output is None:
             handle, name = tempfile.mkstemp(prefix="talk-", suffix=".mp4", dir=self.work_dir)
             os.close(handle)
