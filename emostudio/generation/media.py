@@ -573,12 +573,17 @@ def read_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
 
     A missing or unreadable file is refused at the call, before the first frame is asked for.
     """
-    _, container = _open_video(path)
+    source, container = _open_video(path)
 
     def frames() -> Iterator[np.ndarray]:
+        import av
+
         with container:
-            for frame in container.decode(container.streams.video[0]):
-                yield frame.to_ndarray(format="rgb24")
+            try:
+                for frame in container.decode(container.streams.video[0]):
+                    yield frame.to_ndarray(format="rgb24")
+            except (av.FFmpegError, OSError) as error:  # a truncated or damaged file fails part-way
+                raise _unreadable_video(source, error) from error
 
     return frames()
 

@@ -67,6 +67,7 @@ class Studio:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._speech: dict[str | None, PiperSpeechBackend] = {}
         self._head: TalkingHeadBackend | None = None
+        self._grader = None
         self._lock = threading.Lock()
 
     # -- models --------------------------------------------------------------------------------
@@ -85,6 +86,15 @@ class Studio:
             if self._head is None:
                 self._head = WarpTalkingHead()
             return self._head
+
+    def grader(self):
+        """The footage grader (GradingHead on the same Emotion Bank as the other generators)."""
+        from ..generation.video.grading import FootageGrader
+
+        with self._lock:
+            if self._grader is None:
+                self._grader = FootageGrader()
+            return self._grader
 
     # -- operations ----------------------------------------------------------------------------
 
@@ -106,20 +116,56 @@ class Studio:
         timeline = make_timeline(text, self.resolve(emotion, intensity))
         return self.speech_backend(voice).synthesize(timeline, seed=seed)
 
+    def style(self, source: str | os.PathLike, emotion: EmotionSpec | str | None = None,
+              intensity: float | None = None, seed: int | None = None, size: int | None = None,
+              duration: float | None = None, output: str | os.PathLike | None = None,
+              export_lut: str | os.PathLike | None = None, progress: Progress | None = None):
+        """``source`` (a video or a still) told in ``emotion``: a spec, or a timeline such as
+        ``[happy] [sad @4s]``. Returns a :class:`~emostudio.generation.video.grading.StyleResult`."""
+        from ..conditioning.timeline import TimedTimeline, has_markup
+
+        if isinstance(emotion, str) and has_markup(emotion):
+            timeline = TimedTimeline.parse(emotion)
+        else:
+            timeline = TimedTimeline.constant(self.resolve(emotion))
+        output = output or self._work_file("style-", ".mp4")
+        return self.grader().style(source, output, timeline, intensity=intensity, seed=seed or 0, size=size,
+                                   duration=duration, export_lut=export_lut, progress=progress)
+
+    def _work_file(self, prefix: str, suffix: str) -> str:
+        handle, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=self.work_dir)
+        os.close(handle)
+        os.unlink(name)
+        return name
+
     def talk(self, text: str | None = None, audio: str | os.PathLike | None = None,
              emotion: EmotionSpec | str | None = None, intensity: float | None = None,
              portrait: str | os.PathLike | None = None, voice: str | os.PathLike | None = None,
              size: int = DEFAULT_SIZE, fps: float = DEFAULT_FPS, seed: int | None = None,
-             output: str | os.PathLike | None = None, progress: Progress | None = None) -> TalkingHeadResult:
-        """A talking-head clip of ``portrait`` saying ``text`` or lip-syncing ``audio``."""
+             output: str | os.PathLike | None = None, progress: Progress | None = None,
+             style: bool = False) -> TalkingHeadResult:
+        """A talking-head clip of ``portrait`` saying ``text`` or lip-syncing ``audio``.
+
+        ``style=True`` also grades the clip with the same emotions over the same times (GradingHead),
+        so voice, face and scene tell one emotion.
+        """
         if output is None:
-            handle, name = tempfile.mkstemp(prefix="talk-", suffix=".mp4", dir=self.work_dir)
-            os.close(handle)
-            os.unlink(name)
-            output = name
+            output = self._work_file("talk-", ".mp4")
+        if style:
+            check_output_path(output, (".mp4",))
         speech_backend = self.speech_backend(voice) if text is not None else None
-        result = talk(output, text=text, audio=audio, emotion=emotion, intensity=intensity, portrait=portrait,
+        rendered = self._work_file("face-", ".mp4") if style else output
+        result = talk(rendered, text=text, audio=audio, emotion=emotion, intensity=intensity, portrait=portrait,
                       size=size, fps=fps, seed=seed, speech_backend=speech_backend,
                       head_backend=self.head_backend(), progress=progress)
+        if style:
+            from ..conditioning.timeline import TimedTimeline
+
+            segments = result.segments
+            starts = (0.0, *((a.end + b.start) / 2 for a, b in zip(segments[:-1], segments[1:])))
+            self.grader().style(rendered, output, TimedTimeline(starts, tuple(s.spec for s in segments)),
+                                seed=seed or 0)
+            Path(rendered).unlink(missing_ok=True)
+            result.path = Path(output)
         return TalkingHeadResult(Path(result.path), result.duration, result.frames, result.fps, result.segments,
                                  result.warnings)

@@ -287,7 +287,7 @@ class FootageGrader:
         if not info["width"] or not info["height"] or not info["fps"]:
             raise EmostudioError(f"{source.name} has no readable picture; choose an mp4, mov, mkv or webm file.")
         if not np.any(looks) and size is None:
-            copied = _copy_untouched(source, target, metadata)
+            copied = _copy_untouched(source, target, metadata, info["frames"])
             if copied is not None:
                 return StyleResult(target, copied, info["fps"], info["width"], info["height"], timeline, True)
         return self._render(read_video_frames(source), info["frames"] or 0, (info["width"], info["height"]),
@@ -399,9 +399,11 @@ def _output_size(source_size: tuple[int, int], size: int | None) -> tuple[int, i
     return max(2, int(round(width / 2)) * 2), max(2, int(round(height / 2)) * 2)
 
 
-def _copy_untouched(source: Path, target: Path, metadata: dict[str, str]) -> int | None:
+def _copy_untouched(source: Path, target: Path, metadata: dict[str, str], expected_frames: int | None) -> int | None:
     """Copy the input's video and sound packets into ``target`` unchanged; None if MP4 cannot hold them."""
     import av
+
+    from ..media import _unreadable_video
 
     try:
         with av.open(str(source)) as given, atomic_output(target) as temporary:
@@ -417,6 +419,14 @@ def _copy_untouched(source: Path, target: Path, metadata: dict[str, str]) -> int
                     frames += packet.stream.type == "video"
                     packet.stream = mapping[packet.stream.index]
                     copy.mux(packet)
+                if frames == 0 or (expected_frames and frames < expected_frames):
+                    raise EmostudioError(f"Could not read {source.name} as a video (it ends after {frames} of its "
+                                         f"{expected_frames or '?'} frames: truncated?); choose a complete mp4, "
+                                         "mov, mkv or webm file.")
         return frames
-    except (av.FFmpegError, ValueError):
+    except av.FFmpegError as error:
+        if isinstance(error, av.InvalidDataError):
+            raise _unreadable_video(source, error) from error
+        return None  # a codec MP4 cannot hold: grade (re-encode) instead
+    except ValueError:
         return None
