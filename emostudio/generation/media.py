@@ -467,10 +467,15 @@ class _SoundPassage:
         self.pending: list = []
 
     def send_until(self, seconds: float) -> None:
+        import av
+
         until = round(seconds * self.rate)
         while self.sent < until:
             if not self.pending:
-                frame = next(self.frames, None)
+                try:
+                    frame = next(self.frames, None)
+                except (av.FFmpegError, OSError) as error:  # damaged or truncated sound
+                    raise _unreadable_video(self.source, error) from error
                 if frame is None:
                     return
                 self.pending = self._resampled(frame)
