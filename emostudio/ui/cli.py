@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default 6)")
     style.add_argument("--export-lut", default=None, metavar="LOOK.cube", help="also write the colour of the "
                        "look (at the start) as a 3D LUT for Resolve, Premiere or FFmpeg")
+    style.add_argument("--look", default=None, metavar="RUN_DIR", help="a look fitted by 'emostudio train grading' "
+                       "(default: the published colour-emotion findings)")
     style.add_argument("--output", "-o", default="styled.mp4", help="output .mp4 (default: styled.mp4)")
     style.set_defaults(handler=_style)
 
@@ -94,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model (runs the accelerate training script)",
                                 description="Train a model; the same script runs under 'accelerate launch -m "
                                 "emostudio.train.embedder'. Arguments after the model name go to the script.")
-    train.add_argument("model", choices=["embedder"])
+    train.add_argument("model", choices=["embedder", "grading"])
     train.add_argument("arguments", nargs=argparse.REMAINDER)
     train.set_defaults(handler=_train)
 
@@ -183,7 +185,7 @@ def _style(args: argparse.Namespace) -> None:
         bar.update(done - bar.n)
 
     try:
-        result = Studio().style(args.input, args.emotion, args.intensity, seed=args.seed, size=args.size,
+        result = Studio(look=args.look).style(args.input, args.emotion, args.intensity, seed=args.seed, size=args.size,
                                 duration=args.duration, output=args.output, export_lut=args.export_lut,
                                 progress=progress)
     finally:
@@ -213,9 +215,10 @@ def _analyze(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from ..train import embedder
+    import importlib
 
-    if embedder.main(args.arguments) != 0:
+    script = importlib.import_module(f"..train.{args.model}", __package__)
+    if script.main(args.arguments) != 0:
         raise SystemExit(2)
 
 

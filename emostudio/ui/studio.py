@@ -59,8 +59,10 @@ class TalkingHeadResult:
 class Studio:
     """Emotional speech and talking heads with the embedded (CPU) generators."""
 
-    def __init__(self, voice: str | os.PathLike | None = None, work_dir: str | os.PathLike | None = None) -> None:
+    def __init__(self, voice: str | os.PathLike | None = None, work_dir: str | os.PathLike | None = None,
+                 look: str | os.PathLike | None = None) -> None:
         self.default_voice = str(voice) if voice else None
+        self.look = look  # a fitted GradingHead ('emostudio train grading'); None: the published defaults
         # Without a work folder, a temporary one lives as long as the Studio and is removed after.
         self._temporary = None if work_dir else tempfile.TemporaryDirectory(prefix="emostudio-")
         self.work_dir = Path(work_dir) if work_dir else Path(self._temporary.name)
@@ -89,11 +91,11 @@ class Studio:
 
     def grader(self):
         """The footage grader (GradingHead on the same Emotion Bank as the other generators)."""
-        from ..generation.video.grading import FootageGrader
+        from ..generation.video.grading import FootageGrader, load_look
 
         with self._lock:
             if self._grader is None:
-                self._grader = FootageGrader()
+                self._grader = FootageGrader(head=load_look(self.look) if self.look is not None else None)
             return self._grader
 
     # -- operations ----------------------------------------------------------------------------

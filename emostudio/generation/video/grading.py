@@ -368,6 +368,17 @@ class _TextureGraph:
         self.pts = 0
 
 
+def load_look(run_dir: str | os.PathLike) -> GradingHead:
+    """The GradingHead that ``emostudio train grading`` fitted, or one sentence saying what is wrong."""
+    from ...conditioning.heads import GradingHead
+
+    folder = Path(run_dir)
+    head_dir = folder / "grading_head" if (folder / "grading_head").is_dir() else folder
+    if not (head_dir / GradingHead.config_name).is_file():
+        raise EmostudioError(f"{folder} holds no fitted look; give the --output-dir of 'emostudio train grading'.")
+    return GradingHead.from_pretrained(head_dir)
+
+
 def _index(name: str) -> int:
     from ...conditioning.heads import GRADING_CONTROLS
 
