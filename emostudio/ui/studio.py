@@ -21,12 +21,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..conditioning import EmotionSpec
-from ..generation.face.talking_head import DEFAULT_FPS, DEFAULT_SIZE, TalkingHeadBackend, WarpTalkingHead, talk
 from ..generation.media import atomic_output, check_output_path
 from ..generation.speech import SegmentTiming, SpeechResult, make_timeline, resolve_emotion
-from ..generation.speech.piper import PiperSpeechBackend
+
+# Each operation imports its own generator, so speaking does not load the face stack and styling
+# footage loads neither.
+if TYPE_CHECKING:
+    from ..generation.face.talking_head import TalkingHeadBackend
+    from ..generation.speech.piper import PiperSpeechBackend
 
 Progress = Callable[[int, int], None]
 
@@ -75,6 +80,8 @@ class Studio:
     # -- models --------------------------------------------------------------------------------
 
     def speech_backend(self, voice: str | os.PathLike | None = None) -> PiperSpeechBackend:
+        from ..generation.speech.piper import PiperSpeechBackend
+
         key = str(voice) if voice else self.default_voice
         with self._lock:
             if key not in self._speech:
@@ -84,6 +91,8 @@ class Studio:
             return self._speech[key]
 
     def head_backend(self) -> TalkingHeadBackend:
+        from ..generation.face.talking_head import WarpTalkingHead
+
         with self._lock:
             if self._head is None:
                 self._head = WarpTalkingHead()
@@ -143,14 +152,16 @@ class Studio:
     def talk(self, text: str | None = None, audio: str | os.PathLike | None = None,
              emotion: EmotionSpec | str | None = None, intensity: float | None = None,
              portrait: str | os.PathLike | None = None, voice: str | os.PathLike | None = None,
-             size: int = DEFAULT_SIZE, fps: float = DEFAULT_FPS, seed: int | None = None,
+             size: int | None = None, fps: float | None = None, seed: int | None = None,
              output: str | os.PathLike | None = None, progress: Progress | None = None,
              style: bool = False) -> TalkingHeadResult:
         """A talking-head clip of ``portrait`` saying ``text`` or lip-syncing ``audio``.
 
         ``style=True`` also grades the clip with the same emotions over the same times (GradingHead),
-        so voice, face and scene tell one emotion.
+        so voice, face and scene tell one emotion. ``size`` and ``fps`` default to 512 and 25.
         """
+        from ..generation.face.talking_head import DEFAULT_FPS, DEFAULT_SIZE, talk
+
         if output is None:
             output = self._work_file("talk-", ".mp4")
         if style:
@@ -158,7 +169,8 @@ class Studio:
         speech_backend = self.speech_backend(voice) if text is not None else None
         rendered = self._work_file("face-", ".mp4") if style else output
         result = talk(rendered, text=text, audio=audio, emotion=emotion, intensity=intensity, portrait=portrait,
-                      size=size, fps=fps, seed=seed, speech_backend=speech_backend,
+                      size=DEFAULT_SIZE if size is None else size, fps=DEFAULT_FPS if fps is None else fps,
+                      seed=seed, speech_backend=speech_backend,
                       head_backend=self.head_backend(), progress=progress)
         if style:
             from ..conditioning.timeline import TimedTimeline

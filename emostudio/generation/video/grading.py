@@ -350,11 +350,12 @@ class _TextureGraph:
         import av
 
         graph = av.filter.Graph()
+        graph.threads = os.cpu_count() or 1  # haldclut, vignette and noise work in slices
         side = CLUT_LEVEL**3
         self.frame_in = graph.add_buffer(width=self.width, height=self.height, format="rgb24",
                                          time_base=Fraction(1, 25))
         self.clut_in = graph.add_buffer(width=side, height=side, format="rgb24", time_base=Fraction(1, 25))
-        previous = graph.add("haldclut", "clut=all:interp=tetrahedral")
+        previous = graph.add("haldclut", "clut=all:interp=trilinear")
         self.frame_in.link_to(previous, 0, 0)
         self.clut_in.link_to(previous, 0, 1)
         for name, arguments in [*texture, ("format", "rgb24")]:
