@@ -182,3 +182,20 @@ def test_a_still_with_a_duration_out_of_range_is_refused(grader, tmp_path):
     with pytest.raises(EmostudioError, match="Duration"):
         grader.style(still, tmp_path / "o.mp4", EmotionSpec.parse("sad"), duration=500)
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_talk_with_style_grades_the_talking_head_with_the_same_emotions(tmp_path):
+    from emostudio.ui.studio import Studio
+
+    plain = Studio(work_dir=tmp_path / "w").talk(text="[happy] Good news. [sad] Bad news.", size=128, seed=1,
+                                                  output=tmp_path / "plain.mp4")
+    styled = Studio(work_dir=tmp_path / "w2").talk(text="[happy] Good news. [sad] Bad news.", size=128, seed=1,
+                                                    output=tmp_path / "styled.mp4", style=True)
+    assert styled.video_path == tmp_path / "styled.mp4" and read_video_info(styled.video_path)["has_audio"]
+    assert not list((tmp_path / "w2").glob("face-*.mp4"))  # the ungraded render is cleaned up
+    before, after = list(read_video_frames(plain.video_path)), list(read_video_frames(styled.video_path))
+    assert len(before) == len(after)
+    # Warmer (red over blue) while happy, cooler while sad, than the same clip ungraded.
+    warmth = [float(np.mean(f[..., 0].astype(int) - f[..., 2].astype(int))) for f in (before[5], after[5],
+                                                                                       before[-5], after[-5])]
+    assert warmth[1] > warmth[0] and warmth[3] < warmth[2]
