@@ -23,7 +23,6 @@ from ...conditioning.timeline import smooth_steps
 from ...errors import EmostudioError
 from ..media import MAX_AUDIO_SECONDS, VideoWriter, check_output_path, provenance, read_audio
 from ..speech.base import SegmentTiming, SpeechBackend, Timing, make_timeline, resolve_emotion
-from . import DEFAULT_FPS, DEFAULT_SIZE
 from .lipsync import MOUTH, loudness_envelope, mouth_from_audio, mouth_from_phonemes
 from .motion import Motion, liveliness
 from .perception import FaceAnalysis, analyze_portrait
@@ -31,6 +30,8 @@ from .render import WarpRenderer
 from .rig import CONTROLS, FaceRig
 
 EXPRESSION_TRANSITION_S = 0.45
+DEFAULT_SIZE = 512
+DEFAULT_FPS = 25.0
 
 
 @dataclass
