@@ -41,7 +41,6 @@ from .data.manifest import Clip, check_splits, read_manifest
 COLOUR_CONTROLS = GRADING_CONTROLS[:7]
 STATISTICS = ("lightness", "lightness_spread", "shadow_level", "highlight_level", "green_magenta", "blue_yellow",
               "a_spread", "b_spread", "colourfulness")
-_NUDGE = 0.15
 
 
 @dataclasses.dataclass

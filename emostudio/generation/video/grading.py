@@ -417,13 +417,13 @@ def _copy_untouched(source: Path, target: Path, metadata: Provenance, expected_f
     """Copy the input's video and sound packets into ``target`` unchanged; None if MP4 cannot hold them."""
     import av
 
-    from ..media import _unreadable_video
+    from ..media import _MP4_METADATA_KEYS, _unreadable_video
 
     try:
         with av.open(str(source)) as given, atomic_output(target) as temporary:
             with av.open(str(temporary), "w", format="mp4", options={"movflags": "+faststart"}) as copy:
                 for key, value in metadata.tags().items():
-                    copy.metadata[{"software": "artist"}.get(key, key)] = value
+                    copy.metadata[_MP4_METADATA_KEYS.get(key, key)] = value
                 streams = [given.streams.video[0], *given.streams.audio[:1]]
                 mapping = {stream.index: copy.add_stream_from_template(stream) for stream in streams}
                 frames = 0
