@@ -25,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_emotion_from(speak)
     speak.add_argument("--voice", default=None, help="a Piper .onnx voice (its .onnx.json beside it); "
                        "default: the bundled en_US-joe-medium")
+    speak.add_argument("--backend", choices=["piper", "neural"], default="piper", help="piper: the embedded "
+                       "voice (default); neural: a SpeechT5 model trained with 'emostudio train tts' (needs --model)")
+    speak.add_argument("--model", default=None, metavar="RUN_DIR", help="for --backend neural: the output folder "
+                       "of 'emostudio train tts' or 'emostudio train voice'")
     speak.add_argument("--seed", type=int, default=None, help="make the take reproducible")
     speak.add_argument("--output", "-o", default="speech.wav", help="output .wav, .flac or .ogg (default: "
                        "speech.wav)")
@@ -96,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model (runs the accelerate training script)",
                                 description="Train a model; the same script runs under 'accelerate launch -m "
                                 "emostudio.train.embedder'. Arguments after the model name go to the script.")
-    train.add_argument("model", choices=["embedder", "grading"])
+    train.add_argument("model", choices=["embedder", "grading", "tts", "voice"])
     train.add_argument("arguments", nargs=argparse.REMAINDER)
     train.set_defaults(handler=_train)
 
@@ -133,11 +137,19 @@ def _speak(args: argparse.Namespace) -> None:
 
     text = sys.stdin.read() if args.text == "-" else args.text
     check_output_path(args.output, AUDIO_SUFFIXES)
+    if args.backend == "neural" and not args.model:
+        raise EmostudioError("--backend neural needs --model RUN_DIR (a folder from 'emostudio train tts').")
+    if args.model and args.backend != "neural":
+        raise EmostudioError("--model is for --backend neural; add '--backend neural' or drop --model.")
     studio = Studio(voice=args.voice)
     emotion = _emotion_argument(args)
     studio.resolve(emotion, args.intensity)  # a bad emotion fails before the voice loads
+    if args.model:
+        from ..generation.speech.neural import locate_run
+
+        locate_run(args.model)  # a missing or partial model folder fails before anything loads
     print("Loading the voice...", file=sys.stderr)
-    result = studio.speak(text, emotion, args.intensity, seed=args.seed)
+    result = studio.speak(text, emotion, args.intensity, seed=args.seed, model=args.model)
     path = result.save(args.output)
     emotions = ", ".join(f"{segment.spec}" for segment in result.segments)
     print(f"Wrote {path} ({result.duration:.1f} s of speech; emotion {emotions}).")

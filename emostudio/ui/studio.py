@@ -73,6 +73,7 @@ class Studio:
         self.work_dir = Path(work_dir) if work_dir else Path(self._temporary.name)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._speech: dict[str | None, PiperSpeechBackend] = {}
+        self._neural: dict[str, object] = {}
         self._head: TalkingHeadBackend | None = None
         self._grader = None
         self._lock = threading.Lock()
@@ -89,6 +90,16 @@ class Studio:
                 self._speech[key] = PiperSpeechBackend(key, bank=shared.bank if shared else None,
                                                        prosody_head=shared.prosody_head if shared else None)
             return self._speech[key]
+
+    def neural_backend(self, model: str | os.PathLike):
+        """The neural speech backend of a run folder (checked at once, models loaded on first use)."""
+        from ..generation.speech.neural import NeuralSpeechBackend
+
+        key = f"neural:{Path(model).resolve()}"
+        with self._lock:
+            if key not in self._neural:
+                self._neural[key] = NeuralSpeechBackend(model)
+            return self._neural[key]
 
     def head_backend(self) -> TalkingHeadBackend:
         from ..generation.face.talking_head import WarpTalkingHead
@@ -122,10 +133,15 @@ class Studio:
         return spec_from_clip(clip, str(embedder) if embedder else None)
 
     def speak(self, text: str, emotion: EmotionSpec | str | None = None, intensity: float | None = None,
-              voice: str | os.PathLike | None = None, seed: int | None = None) -> SpeechResult:
-        """Speak ``text`` (inline ``[emotion]`` tags allowed); ``result.save(path)`` writes it."""
+              voice: str | os.PathLike | None = None, seed: int | None = None,
+              model: str | os.PathLike | None = None) -> SpeechResult:
+        """Speak ``text`` (inline ``[emotion]`` tags allowed); ``result.save(path)`` writes it.
+
+        ``model``: a neural run folder ('emostudio train tts' or 'train voice') instead of a Piper voice.
+        """
         timeline = make_timeline(text, self.resolve(emotion, intensity))
-        return self.speech_backend(voice).synthesize(timeline, seed=seed)
+        backend = self.neural_backend(model) if model else self.speech_backend(voice)
+        return backend.synthesize(timeline, seed=seed)
 
     def style(self, source: str | os.PathLike, emotion: EmotionSpec | str | None = None,
               intensity: float | None = None, seed: int | None = None, size: int | None = None,
