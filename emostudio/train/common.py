@@ -43,6 +43,7 @@ class TrainingConfig:
     resume_from_checkpoint: str | None = None  # "latest" or a checkpoint folder
     report_to: str = "tensorboard"
     num_workers: int = 0
+    validation_steps: int = 0  # validate every N optimisation steps (0: only where a script does at epoch ends)
 
 
 def load_config(kind: type[ConfigType], path: str | os.PathLike | None, **overrides: Any) -> ConfigType:

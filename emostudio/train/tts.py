@@ -72,11 +72,10 @@ class TTSConfig(TrainingConfig):
     layers: int = 2
     heads: int = 2
     conditioner_hidden: int = 64
-    vocoder_channels: int = 64
-    vocoder_crop_frames: int = 32
+    vocoder_channels: int = 32
+    vocoder_crop_frames: int = 16
     lora_rank: int = 0  # > 0: LoRA on the decoder's attention (only with a frozen pretrained base)
     max_seconds: float = 6.0
-    validation_steps: int = 100
     validation_text: str = "Good morning. I have bad news."
     # The synthetic corpus, when no manifest is given.
     synthetic_voices: int = 3
@@ -393,6 +392,26 @@ def train(config: TTSConfig) -> dict[str, float]:
         accelerator.print(f"step {step}: validation loss {loss:.3f}")
         return {"loss": loss}
 
+    history, metrics = fit(accelerator, config, model, optimizer, train_loader, scheduler, trainable, total_steps,
+                           steps_per_epoch, order, validate)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        final = accelerator.unwrap_model(model)
+        export(final, output, speakers, config)
+        metrics["train_loss"] = history[-1]["loss"] if history else float("nan")
+        (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        with open(output / "loss_history.jsonl", "a", encoding="utf-8") as handle:
+            for row in history:
+                handle.write(json.dumps(row) + "\n")
+    accelerator.end_training()
+    return metrics
+
+
+def fit(accelerator, config: TrainingConfig, model, optimizer, train_loader, scheduler, trainable: list,
+        total_steps: int, steps_per_epoch: int, order: torch.Generator, validate) -> tuple[list[dict], dict]:
+    """The optimisation loop both speech recipes share: resume, accumulate, checkpoint, validate."""
+    from tqdm import tqdm
+
     global_step = resume(accelerator, config)
     first_epoch = global_step // steps_per_epoch
     skip = (global_step % steps_per_epoch) * config.gradient_accumulation_steps
@@ -432,17 +451,7 @@ def train(config: TTSConfig) -> dict[str, float]:
         if global_step >= total_steps:
             break
     bar.close()
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        final = accelerator.unwrap_model(model)
-        export(final, output, speakers, config)
-        metrics["train_loss"] = history[-1]["loss"] if history else float("nan")
-        (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        with open(output / "loss_history.jsonl", "a", encoding="utf-8") as handle:
-            for row in history:
-                handle.write(json.dumps(row) + "\n")
-    accelerator.end_training()
-    return metrics
+    return history, metrics
 
 
 def export(model: TTSTrainingModel, output: Path, speakers: list[str], config: TTSConfig) -> None:
