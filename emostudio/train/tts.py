@@ -230,7 +230,8 @@ def tiny_backbone(config: TTSConfig, vocab_size: int):
         speech_decoder_postnet_layers=3, speaker_embedding_dim=config.speaker_dim, num_mel_bins=80,
         reduction_factor=2, max_speech_positions=1000, max_text_positions=300, use_guided_attention_loss=True,
         guided_attention_loss_num_heads=config.heads, positional_dropout=0.0, hidden_dropout=0.0,
-        attention_dropout=0.0, activation_dropout=0.0, speech_decoder_prenet_dropout=0.5)
+        attention_dropout=0.0, activation_dropout=0.0, speech_decoder_prenet_dropout=0.5,
+        encoder_layerdrop=0.0, decoder_layerdrop=0.0)  # with two layers, layerdrop could drop them all
     return SpeechT5ForTextToSpeech(settings)
 
 
@@ -331,6 +332,7 @@ def train(config: TTSConfig) -> dict[str, float]:
     if config.lora_rank and not config.base_model:
         raise EmostudioError("lora_rank needs a pretrained base_model (the tiny backbone is trained whole); "
                              "set base_model or lora_rank: 0.")
+    torch.set_flush_denormal(True)  # a young vocoder's near-silent activations are denormal: 30x slower on CPU
     accelerator = make_accelerator(config)
     output = Path(config.output_dir)
     clips, _ = prepare_data(config, accelerator)

@@ -98,6 +98,7 @@ def train(config: VoiceConfig) -> dict[str, float]:
 
     if not config.base:
         raise EmostudioError("No base model; give --base TTS_DIR (the output of 'emostudio train tts').")
+    torch.set_flush_denormal(True)
     base = Path(config.base).resolve()
     base_record = open_run(base, TTS_KIND, TTS_FILES)
     tokenizer = SpeechT5Tokenizer.from_pretrained(str(base / "tokenizer"))

@@ -214,6 +214,7 @@ class NeuralSpeechBackend(SpeechBackend):
         if not any(plan):
             raise EmostudioError("The text has no words to speak; give a sentence with letters or numbers.")
         self.load()
+        torch.set_flush_denormal(True)  # denormal activations make CPU convolutions many times slower
         speakers = self.speaker_for(timeline.specs)
         hop, rate = self.backbone.hop_length, self.backbone.sample_rate
         pause = int(round(SENTENCE_PAUSE_S * rate / hop))
