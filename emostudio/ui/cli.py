@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     talk.add_argument("--intensity", "-i", type=float, default=None, help="overall intensity from 0 to 1")
     _add_emotion_from(talk)
     talk.add_argument("--voice", default=None, help="a Piper .onnx voice for --text")
+    talk.add_argument("--model", default=None, metavar="RUN_DIR", help="speak --text with a neural model "
+                      "('emostudio train tts' or 'train voice' output) instead of a Piper voice")
     talk.add_argument("--size", type=int, default=512, help="output width and height in pixels (default 512)")
     talk.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
     talk.add_argument("--seed", type=int, default=None, help="make blinks, head motion and voice repeatable")
@@ -161,6 +163,12 @@ def _talk(args: argparse.Namespace) -> None:
     from .studio import Studio
 
     text = sys.stdin.read() if args.text == "-" else args.text
+    if args.model:
+        from ..generation.speech.neural import locate_run
+
+        if text is None:
+            raise EmostudioError("--model speaks --text; drop it when lip-syncing --audio.")
+        locate_run(args.model)
     bar = tqdm(total=0, unit="frame", desc="Rendering", file=sys.stderr, disable=None)
 
     def progress(done: int, total: int) -> None:
@@ -171,7 +179,8 @@ def _talk(args: argparse.Namespace) -> None:
         result = Studio(voice=args.voice).talk(
             text=text, audio=args.audio, emotion=_emotion_argument(args), intensity=args.intensity,
             portrait=args.portrait,
-            size=args.size, fps=args.fps, seed=args.seed, output=args.output, progress=progress, style=args.style)
+            size=args.size, fps=args.fps, seed=args.seed, output=args.output, progress=progress, style=args.style,
+            model=args.model)
     finally:
         bar.close()
     for warning in result.warnings:

@@ -170,7 +170,7 @@ class Studio:
              portrait: str | os.PathLike | None = None, voice: str | os.PathLike | None = None,
              size: int | None = None, fps: float | None = None, seed: int | None = None,
              output: str | os.PathLike | None = None, progress: Progress | None = None,
-             style: bool = False) -> TalkingHeadResult:
+             style: bool = False, model: str | os.PathLike | None = None) -> TalkingHeadResult:
         """A talking-head clip of ``portrait`` saying ``text`` or lip-syncing ``audio``.
 
         ``style=True`` also grades the clip with the same emotions over the same times (GradingHead),
@@ -182,7 +182,10 @@ class Studio:
             output = self._work_file("talk-", ".mp4")
         if style:
             check_output_path(output, (".mp4",))
-        speech_backend = self.speech_backend(voice) if text is not None else None
+        # ``model``: speak the text with a neural run folder instead of a Piper voice.
+        speech_backend = None
+        if text is not None:
+            speech_backend = self.neural_backend(model) if model else self.speech_backend(voice)
         rendered = self._work_file("face-", ".mp4") if style else output
         result = talk(rendered, text=text, audio=audio, emotion=emotion, intensity=intensity, portrait=portrait,
                       size=DEFAULT_SIZE if size is None else size, fps=DEFAULT_FPS if fps is None else fps,

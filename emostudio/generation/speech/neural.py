@@ -145,10 +145,8 @@ class NeuralSpeechBackend(SpeechBackend):
 
     def __init__(self, folder: str | os.PathLike, speaker: str | None = None, bank=None,
                  emotion_scale: float | None = None) -> None:
-        from ..runs import open_run as _open
-
         self.folders = locate_run(folder)
-        record = _open(self.folders.base, TTS_KIND)
+        record = open_run(self.folders.base, TTS_KIND)
         backbone = BACKBONES.get(record.get("backbone", "speecht5"))
         if backbone is None:
             raise EmostudioError(f"{self.folders.base} holds a {record.get('backbone')!r} backbone this version "
@@ -157,6 +155,7 @@ class NeuralSpeechBackend(SpeechBackend):
         self.speaker_name = speaker or self.folders.speaker
         self._bank = bank
         self._emotion_scale = emotion_scale
+        self._loaded = False
 
     @functools.cached_property
     def speakers(self) -> dict[str, "torch.Tensor"]:  # noqa: F821
@@ -190,12 +189,15 @@ class NeuralSpeechBackend(SpeechBackend):
         """Load every model now (otherwise the first synthesis does), e.g. before timing it."""
         from ..runs import load_lora
 
+        if self._loaded:
+            return self
         model = self.backbone.model
         if self.folders.voice is not None and (self.folders.voice / "lora").is_dir():
             load_lora(model, self.folders.voice / "lora")
         elif (self.folders.base / "lora").is_dir():
             load_lora(model, self.folders.base / "lora")
         _ = self.backbone.vocoder, self.conditioner, self.speakers
+        self._loaded = True
         return self
 
     def speaker_for(self, specs: list[EmotionSpec]) -> "torch.Tensor":  # noqa: F821
