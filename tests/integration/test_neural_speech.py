@@ -166,3 +166,12 @@ def test_cli_speaks_with_the_neural_backend(run_dir, tmp_path, capsys):
                                 "backend": "neural", "model": str(run_dir), "seed": 0}) + "\n")
     summary = run_batch(jobs, tmp_path / "batch")
     assert summary.done == 1 and (tmp_path / "batch" / "n1.wav").is_file()
+
+
+def test_talk_speaks_its_text_with_the_neural_backend(run_dir, tmp_path):
+    from emostudio.ui.cli import main
+
+    out = tmp_path / "talk.mp4"
+    assert main(["talk", "--text", "Good morning.", "--model", str(run_dir), "--size", "128", "--seed", "0",
+                 "-o", str(out)]) == 0
+    assert out.is_file() and out.stat().st_size > 0
