@@ -8,7 +8,14 @@ The same two measures on the training corpus (each emotion's clips against neutr
 way each emotion should move; "agrees" counts the emotions whose generated shift has the sign
 of the data's shift. Speed: real-time factor (synthesis seconds / audio seconds) after loading.
 
+Voice fine-tune (``--voice VOICE_DIR``): speaker similarity to the target recordings, as the
+cosine between mean-removed average log-mel spectra (the long-term spectrum that pitch and
+timbre shape; no outside speaker model needed), for speech made with the starting speaker (mean
+of the base's) and with the learned one; and whether each emotion still moves energy the same way
+for the new voice as for the base's speakers.
+
     python benchmarks/neural_speech.py TTS_DIR [--manifest TTS_DIR/corpus/manifest.jsonl] [--repeats 3]
+    python benchmarks/neural_speech.py TTS_DIR --voice VOICE_DIR
 """
 
 from __future__ import annotations
@@ -82,13 +89,58 @@ def real_time_factor(backend: NeuralSpeechBackend, repeats: int) -> float:
     return statistics.median(factors)
 
 
+def long_term_spectrum(mels: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(mels).mean(axis=0)
+
+
+def voice_similarity(base: Path, voice_dir: Path) -> dict[str, float]:
+    from transformers import SpeechT5FeatureExtractor
+
+    from emostudio.train.tts import load_clip_audio
+
+    extractor = SpeechT5FeatureExtractor()
+    target = long_term_spectrum([np.asarray(extractor(audio_target=load_clip_audio(c.audio, 30.0),
+                                                       sampling_rate=16000)["input_values"][0])
+                                 for c in read_manifest(voice_dir / "recordings" / "manifest.jsonl")])
+    backend = NeuralSpeechBackend(voice_dir).load()
+    base_speakers = NeuralSpeechBackend(base).load().speakers
+    start = torch.stack(list(base_speakers.values())).mean(0)
+    reference = long_term_spectrum([np.asarray(extractor(audio_target=load_clip_audio(c.audio, 30.0),
+                                                          sampling_rate=16000)["input_values"][0])
+                                    for c in read_manifest(base / "corpus" / "manifest.jsonl")[:40]])
+
+    def spectrum(speaker: torch.Tensor) -> np.ndarray:
+        mels = []
+        for number, sentence in enumerate(SENTENCES):
+            torch.manual_seed(number)
+            mels.append(backend.backbone.mel(backend.backbone.encode(sentence), speaker).numpy())
+        return long_term_spectrum(mels)
+
+    def cosine(a: np.ndarray, b: np.ndarray) -> float:
+        a, b = a - reference, b - reference
+        return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
+
+    learned = backend.speaker()
+    return {"before": cosine(spectrum(start), target), "after": cosine(spectrum(learned), target)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
     parser.add_argument("--manifest", default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--voice", default=None, help="a 'train voice' folder tuned from RUN_DIR")
     args = parser.parse_args()
+    if args.voice:
+        similarity = voice_similarity(Path(args.run_dir), Path(args.voice))
+        print(f"speaker similarity to the target recordings: before {similarity['before']:+.3f}, "
+              f"after {similarity['after']:+.3f}")
+        base = generated_shifts(NeuralSpeechBackend(args.run_dir))
+        tuned = generated_shifts(NeuralSpeechBackend(args.voice))
+        kept = sum(int(np.sign(base[n][0]) == np.sign(tuned[n][0])) for n in CATEGORIES if n != "neutral")
+        print(f"emotion energy directions kept for the new voice: {kept}/7")
+        return
     run = Path(args.run_dir)
     manifest = Path(args.manifest) if args.manifest else run / "corpus" / "manifest.jsonl"
     backend = NeuralSpeechBackend(run)
