@@ -17,6 +17,8 @@ from torch import nn
 from .bank import EmotionEmbedding
 from .taxonomy import CATEGORIES
 
+NEUTRAL_INDEX = CATEGORIES.index("neutral")
+
 
 # ---------------------------------------------------------------------------------------------
 # Speaker-embedding offset (TTS backbones conditioned on a speaker vector, e.g. SpeechT5)
@@ -28,9 +30,10 @@ class SpeakerEmotionConditioner(ModelMixin, ConfigMixin):
 
     Emotion as a direction in speaker-embedding space, kept apart from identity: the speaker vector
     is passed through unchanged and the emotion is added to it as
-    ``emotion_scale * intensity * f(mixture, VAD direction)``. Intensity multiplies the emotion
-    term only, so intensity 0 (or scale 0) returns the speaker exactly; the output layer starts at
-    zero, so an untrained conditioner is a no-op too.
+    ``emotion_scale * amount * f(mixture, VAD direction)``, where the amount is the intensity times
+    the non-neutral share of the mixture (neutral is the absence of emotion, not an emotion).
+    Intensity multiplies the emotion term only, so intensity 0, plain neutral or scale 0 return
+    the speaker exactly; the output layer starts at zero, so an untrained conditioner is a no-op.
     """
 
     config_name = "speaker_emotion_conditioner_config.json"
@@ -53,7 +56,8 @@ class SpeakerEmotionConditioner(ModelMixin, ConfigMixin):
         direction = emotion.vad.to(intensity) / intensity.clamp(min=1e-3)
         features = torch.cat([weights, direction], dim=-1)
         strength = self.emotion_scale if scale is None else scale
-        return strength * intensity * self.to_offset(self.body(features))
+        amount = intensity * (1.0 - weights[:, NEUTRAL_INDEX: NEUTRAL_INDEX + 1])
+        return strength * amount * self.to_offset(self.body(features))
 
     def forward(self, speaker_embeddings: torch.Tensor, emotion: EmotionEmbedding,
                 scale: float | None = None) -> torch.Tensor:

@@ -40,6 +40,10 @@ def test_intensity_zero_and_scale_zero_are_noops_but_emotion_moves_speaker():
     # Intensity scales the emotion offset (and nothing else): same direction, half the length.
     torch.testing.assert_close(half * 2, moved, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(moved[0], moved[1])
+    # Plain neutral is no emotion at all; a neutral share dilutes the emotion it is mixed with.
+    assert torch.equal(conditioner(speaker[:1], bank.embed(EmotionSpec.parse("neutral"))), speaker[:1])
+    diluted = conditioner(speaker[:1], bank.embed(EmotionSpec.parse("happy:0.5+neutral:0.5"))) - speaker[:1]
+    assert 0 < diluted.norm() < moved[0].norm()
 
 
 def test_conditioner_round_trips_through_safetensors(tmp_path):
