@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(Speak, Talking head, Emotion lab, Batch) on the bundled defaults.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    serve.add_argument("--speech-model", default=None, metavar="RUN_DIR", help="offer this neural speech model "
+                       "('emostudio train tts' or 'train voice' output) in the Speak tab")
     serve.set_defaults(handler=_serve)
 
     batch = commands.add_parser("batch", help="run many speak/talk jobs from a JSONL or CSV file",
@@ -251,9 +253,13 @@ def _data(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    if args.speech_model:
+        from ..generation.speech.neural import locate_run
+
+        locate_run(args.speech_model)  # a wrong folder fails before the app starts
     from .app import launch
 
-    launch(host=args.host, port=args.port)
+    launch(host=args.host, port=args.port, speech_model=args.speech_model)
 
 
 def _batch(args: argparse.Namespace) -> None:

@@ -65,8 +65,10 @@ class Studio:
     """Emotional speech and talking heads with the embedded (CPU) generators."""
 
     def __init__(self, voice: str | os.PathLike | None = None, work_dir: str | os.PathLike | None = None,
-                 look: str | os.PathLike | None = None) -> None:
+                 look: str | os.PathLike | None = None, speech_model: str | os.PathLike | None = None) -> None:
         self.default_voice = str(voice) if voice else None
+        # A neural run folder the app offers beside the Piper voice ('emostudio serve --speech-model').
+        self.speech_model = str(speech_model) if speech_model else None
         self.look = look  # a fitted GradingHead ('emostudio train grading'); None: the published defaults
         # Without a work folder, a temporary one lives as long as the Studio and is removed after.
         self._temporary = None if work_dir else tempfile.TemporaryDirectory(prefix="emostudio-")

@@ -155,7 +155,7 @@ def test_cli_speaks_with_the_neural_backend(run_dir, tmp_path, capsys):
 
     out = tmp_path / "out.wav"
     assert main(["speak", "--backend", "neural", "--model", str(run_dir), TEXT, "-o", str(out), "--seed", "0"]) == 0
-    assert "neural/speecht5" in read_metadata(out).get("generator", json.dumps(read_metadata(out)))
+    assert "neural/speecht5" in json.dumps(read_metadata(out))
     missing = tmp_path / "no.wav"
     assert main(["speak", "--backend", "neural", "--model", str(tmp_path / "nope"), "Hi.", "-o", str(missing)]) == 2
     assert main(["speak", "--backend", "neural", "Hi.", "-o", str(missing)]) == 2
@@ -175,3 +175,18 @@ def test_talk_speaks_its_text_with_the_neural_backend(run_dir, tmp_path):
     assert main(["talk", "--text", "Good morning.", "--model", str(run_dir), "--size", "128", "--seed", "0",
                  "-o", str(out)]) == 0
     assert out.is_file() and out.stat().st_size > 0
+
+
+def test_app_speak_tab_offers_the_configured_neural_model(run_dir, tmp_path):
+    from emostudio.ui.app import NEURAL_CHOICE, Handlers, build_app
+    from emostudio.ui.studio import Studio
+
+    studio = Studio(work_dir=tmp_path, speech_model=run_dir)
+    handlers = Handlers(studio)
+    path, summary = handlers.speak("Good morning.", "category", "sad", 1.0, None, None, 0, NEURAL_CHOICE)
+    assert "neural/speecht5" in json.dumps(read_metadata(path))
+    assert NeuralSpeechBackend(run_dir).speak("Good morning.", "sad", seed=0).waveform.shape[0] / 16000 == \
+        pytest.approx(float(summary.split("**")[1].split()[0]), abs=0.06)
+    app = build_app(studio)
+    radios = [b for b in app.blocks.values() if getattr(b, "elem_id", None) == "speak-backend"]
+    assert radios and radios[0].visible
