@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from ..conditioning import CATEGORIES, EmotionBank, EmotionSpec
 from ..conditioning.adapters import SpeakerEmotionConditioner
 from ..errors import EmostudioError
-from ..generation.speech.neural import SAMPLE_RATE, TTS_KIND
+from ..generation.speech.neural import SAMPLE_RATE, TTS_KIND, SpeechT5Backbone
 from .common import (TrainingConfig, add_lora, load_config, make_accelerator, mark_run, resume, run_validation,
                      save_checkpoint)
 from .data.manifest import Clip, read_manifest, write_manifest
@@ -360,7 +360,7 @@ def train(config: TTSConfig) -> dict[str, float]:
         backbone.requires_grad_(False)
         backbone.save_pretrained(str(output / "model"))  # frozen: saved as loaded, LoRA apart
         if config.lora_rank:
-            add_lora(backbone.speecht5.decoder, LORA_TARGETS, config.lora_rank)
+            add_lora(SpeechT5Backbone.lora_module(backbone), LORA_TARGETS, config.lora_rank)
     conditioner = SpeakerEmotionConditioner(speaker_dim=backbone.config.speaker_embedding_dim,
                                             hidden_dim=config.conditioner_hidden)
     generator = torch.Generator().manual_seed(config.seed)
@@ -465,7 +465,7 @@ def export(model: TTSTrainingModel, output: Path, speakers: list[str], config: T
     if not config.base_model:
         model.backbone.save_pretrained(str(output / "model"))
     elif config.lora_rank:
-        save_lora(model.backbone.speecht5.decoder, output / "lora", LORA_TARGETS, config.lora_rank)
+        save_lora(SpeechT5Backbone.lora_module(model.backbone), output / "lora", LORA_TARGETS, config.lora_rank)
     model.vocoder.save_pretrained(str(output / "vocoder"))
     model.conditioner.save_pretrained(str(output / "conditioner"))
     save_file({name: vector.detach().clone().contiguous() for name, vector in zip(speakers, model.speakers)},

@@ -32,7 +32,7 @@ import torch
 
 from ..conditioning import EmotionBank
 from ..errors import EmostudioError
-from ..generation.speech.neural import TTS_FILES, TTS_KIND, VOICE_KIND
+from ..generation.speech.neural import SpeechT5Backbone, TTS_FILES, TTS_KIND, VOICE_KIND
 from .common import (TrainingConfig, add_lora, load_config, make_accelerator, mark_run, open_run, save_lora)
 from .data.manifest import Clip, read_manifest
 from .tts import (LORA_TARGETS, IndexedItems, TTSTrainingModel, check_text, clip_features, collate, fit,
@@ -120,7 +120,7 @@ def train(config: VoiceConfig) -> dict[str, float]:
     backbone = SpeechT5ForTextToSpeech.from_pretrained(str(base / "model")).requires_grad_(False)
     conditioner = SpeakerEmotionConditioner.from_pretrained(str(base / "conditioner")).requires_grad_(False)
     if config.lora_rank:
-        add_lora(backbone.speecht5.decoder, LORA_TARGETS, config.lora_rank)
+        add_lora(SpeechT5Backbone.lora_module(backbone), LORA_TARGETS, config.lora_rank)
     items = clip_features(clips, tokenizer, backbone.config.reduction_factor, 256, config.max_seconds)
     for item in items:
         item["identity"] = config.speaker_name
@@ -184,7 +184,7 @@ def _export_voice(output: Path, base: Path, base_record: dict, config: VoiceConf
     output.mkdir(parents=True, exist_ok=True)
     save_file({config.speaker_name: vector.clone().contiguous().float()}, str(output / "speakers.safetensors"))
     if backbone is not None:
-        save_lora(backbone.speecht5.decoder, output / "lora", LORA_TARGETS, config.lora_rank)
+        save_lora(SpeechT5Backbone.lora_module(backbone), output / "lora", LORA_TARGETS, config.lora_rank)
     mark_run(output, VOICE_KIND, base=str(base), base_run_id=base_record.get("run_id"),
              default_speaker=config.speaker_name)
 

@@ -190,3 +190,30 @@ def test_app_speak_tab_offers_the_configured_neural_model(run_dir, tmp_path):
     app = build_app(studio)
     radios = [b for b in app.blocks.values() if getattr(b, "elem_id", None) == "speak-backend"]
     assert radios and radios[0].visible
+
+
+def test_frozen_pretrained_base_trains_conditioner_and_lora(run_dir, corpus, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file as load
+
+    pretrained = tmp_path / "pretrained"  # stands in for a local microsoft/speecht5_tts
+    shutil.copytree(run_dir / "model", pretrained)
+    for file in (run_dir / "tokenizer").iterdir():
+        shutil.copy(file, pretrained / file.name)
+    output = tmp_path / "tuned"
+    tts.train(_tts_config(output, manifest=str(corpus), max_steps=2, base_model=str(pretrained),
+                          base_vocoder=str(run_dir / "vocoder"), lora_rank=2))
+    base = load(str(pretrained / "model.safetensors"))
+    saved = load(str(output / "model" / "model.safetensors"))
+    assert all(torch_equal(base[k], saved[k]) for k in base)  # the backbone stayed frozen
+    lora = load(str(output / "lora" / "lora.safetensors"))
+    assert lora and any(float(v.abs().sum()) > 0 for k, v in lora.items() if "lora_B" in k)
+    backend = NeuralSpeechBackend(output)
+    result = backend.speak(TEXT, seed=0)
+    assert [s.spec.label for s in result.segments] == ["happy", "sad"]
+    assert any("lora" in name for name, _ in backend.backbone.model.named_modules())
+
+
+def torch_equal(a, b) -> bool:
+    return bool((a == b).all())

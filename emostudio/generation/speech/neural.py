@@ -99,6 +99,11 @@ class SpeechT5Backbone:
                                  "with the letters and punctuation it was trained on.")
         return ids
 
+    @staticmethod
+    def lora_module(model):
+        """Where LoRA goes (and is saved from): the decoder, which turns text and speaker into mel."""
+        return model.speecht5.decoder
+
     @functools.cached_property
     def model(self):
         from transformers import SpeechT5ForTextToSpeech
@@ -191,11 +196,11 @@ class NeuralSpeechBackend(SpeechBackend):
 
         if self._loaded:
             return self
-        model = self.backbone.model
+        target = self.backbone.lora_module(self.backbone.model)
         if self.folders.voice is not None and (self.folders.voice / "lora").is_dir():
-            load_lora(model, self.folders.voice / "lora")
+            load_lora(target, self.folders.voice / "lora")
         elif (self.folders.base / "lora").is_dir():
-            load_lora(model, self.folders.base / "lora")
+            load_lora(target, self.folders.base / "lora")
         _ = self.backbone.vocoder, self.conditioner, self.speakers
         self._loaded = True
         return self
