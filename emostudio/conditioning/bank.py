@@ -107,7 +107,9 @@ class EmotionBank(ModelMixin, ConfigMixin):
         weights = torch.tensor(np.stack([[spec.weights.get(name, 0.0) for name in self.categories]
                                          for spec in specs]), dtype=torch.float32)
         intensity = torch.tensor([spec.intensity for spec in specs], dtype=torch.float32)
-        return weights.to(self.device), intensity.to(self.device)
+        # The buffer's device, not ModelMixin.device: that property imports accelerate (a second on first use).
+        device = self.prototype_mean.device
+        return weights.to(device), intensity.to(device)
 
     def forward(self, weights: torch.Tensor, intensity: torch.Tensor) -> EmotionEmbedding:
         """Embed (B, K) mixtures at (B,) intensities. Intensity 0 gives the neutral prototype."""

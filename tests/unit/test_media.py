@@ -102,9 +102,9 @@ def test_provenance_metadata_survives(tmp_path: Path) -> None:
     marks = provenance("talking head", "happy")
     write_video(out, frames=5, metadata=marks)
     metadata = read_video_info(out)["metadata"]
-    assert metadata["title"] == marks["title"]
+    assert metadata["title"] == marks.tags()["title"]
     assert "SYNTHETIC" in metadata["comment"] and "happy" in metadata["comment"]
-    assert metadata["artist"] == marks["software"]  # MP4 has no 'software' tag
+    assert metadata["artist"] == marks.tags()["software"]  # MP4 has no 'software' tag
 
 
 def test_sound_track_decodes_with_the_same_envelope(tmp_path: Path) -> None:

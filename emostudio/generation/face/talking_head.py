@@ -212,7 +212,7 @@ def talk(
     backend = head_backend or WarpTalkingHead()
     total = backend.frame_count(speech, fps)
     emotions = "; ".join(str(s.spec) for s in speech.segments)
-    metadata = provenance(generator, emotions)
+    metadata = provenance(generator, emotions, ingredients=(portrait, audio))
     with VideoWriter(output, face.image.shape[1], face.image.shape[0], fps, audio=speech.audio,
                      sample_rate=speech.sample_rate, metadata=metadata) as writer:
         for number, frame in enumerate(backend.frames(face, speech, fps, seed), start=1):

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import butter, sosfilt
 
 PITCH_FLOOR_HZ = 60.0
 PITCH_CEILING_HZ = 500.0
@@ -60,6 +59,8 @@ def apply_prosody(audio: np.ndarray, sample_rate: int, curves: ProsodyCurves, st
     t = start_time + np.arange(length) / sample_rate / stretch
     tilt = curves.at("tilt_db", t)
     if np.any(np.abs(tilt) > 1e-3):
+        from scipy.signal import butter, sosfilt  # scipy.signal takes a second to import; only tilt needs it
+
         sos = butter(1, TILT_CORNER_HZ, btype="low", fs=sample_rate, output="sos")
         low = sosfilt(sos, out)
         out = low + (out - low) * 10.0 ** (tilt / 20.0)

@@ -32,7 +32,8 @@ import numpy as np
 from ...conditioning.spec import EmotionSpec
 from ...conditioning.timeline import TimedTimeline, smooth_steps
 from ...errors import EmostudioError
-from ..media import VIDEO_SUFFIXES, VideoWriter, atomic_output, check_output_path, provenance
+from ..media import VIDEO_SUFFIXES, Provenance, VideoWriter, atomic_output, check_output_path, provenance
+from ..provenance import sign, signing_credentials
 
 if TYPE_CHECKING:
     from ...conditioning.heads import GradingControls, GradingHead
@@ -254,7 +255,8 @@ class FootageGrader:
         if not still and duration is not None:
             raise EmostudioError("--duration is for still images; a video keeps its own length.")
         looks = self.looks(timeline)
-        metadata = provenance("emostudio style (FFmpeg grading)", timeline.describe())
+        metadata = provenance("emostudio style (FFmpeg grading)", timeline.describe(), ingredients=(source_path,))
+        signing_credentials()  # a bad signing certificate fails before any grading
         if export_lut is not None:
             write_cube(export_lut, self.controls_at(timeline, looks, 0.0), title=f"emostudio {timeline.describe()}")
         if still:
@@ -411,7 +413,7 @@ def _output_size(source_size: tuple[int, int], size: int | None) -> tuple[int, i
     return max(2, int(round(width / 2)) * 2), max(2, int(round(height / 2)) * 2)
 
 
-def _copy_untouched(source: Path, target: Path, metadata: dict[str, str], expected_frames: int | None) -> int | None:
+def _copy_untouched(source: Path, target: Path, metadata: Provenance, expected_frames: int | None) -> int | None:
     """Copy the input's video and sound packets into ``target`` unchanged; None if MP4 cannot hold them."""
     import av
 
@@ -420,7 +422,7 @@ def _copy_untouched(source: Path, target: Path, metadata: dict[str, str], expect
     try:
         with av.open(str(source)) as given, atomic_output(target) as temporary:
             with av.open(str(temporary), "w", format="mp4", options={"movflags": "+faststart"}) as copy:
-                for key, value in metadata.items():
+                for key, value in metadata.tags().items():
                     copy.metadata[{"software": "artist"}.get(key, key)] = value
                 streams = [given.streams.video[0], *given.streams.audio[:1]]
                 mapping = {stream.index: copy.add_stream_from_template(stream) for stream in streams}
@@ -435,6 +437,7 @@ def _copy_untouched(source: Path, target: Path, metadata: dict[str, str], expect
                     raise EmostudioError(f"Could not read {source.name} as a video (it ends after {frames} of its "
                                          f"{expected_frames or '?'} frames: truncated?); choose a complete mp4, "
                                          "mov, mkv or webm file.")
+            sign(temporary, metadata, target.name)
         return frames
     except av.FFmpegError as error:
         if isinstance(error, av.InvalidDataError):

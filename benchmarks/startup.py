@@ -1,0 +1,126 @@
+"""Start-up of the command line: import time per command, and whole-process speed against plain Piper.
+
+Every figure is a new process, as a user starting a command gets. Runs alternate between the
+contenders and medians are reported, so a busy machine hurts both sides alike:
+
+- import: seconds to import what each command loads, over a bare ``python -c pass``;
+- cold speak: ``emostudio speak "Hello there." --emotion happy`` against a plain onnxruntime run of
+  the same Piper voice (load the .onnx, phonemize with espeak-ng, synthesize, write a WAV);
+- paragraph: ``emostudio speak`` of a ~16 s paragraph, whole-process real-time factor;
+- talk: ``emostudio talk --text`` of a ~9 s clip at the default size, whole process over clip length.
+
+    python benchmarks/startup.py [--repeats 5] [--talk-repeats 1]
+
+To compare with another version, run it with that checkout first on PYTHONPATH.
+
+Where the time goes: ``python -X importtime -m emostudio.ui.cli speak ...`` (imports) and
+``python -m cProfile -s cumtime -m emostudio.ui.cli speak ...`` (the rest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import soundfile
+
+SHORT = "Hello there."
+PARAGRAPH = ("The storm had passed by the time we reached the harbour. Boats rocked gently against the pier, "
+             "and the fishermen were already mending their nets. Nobody spoke of what had happened the night "
+             "before, but everyone knew that the old lighthouse would never shine again. We walked home slowly, "
+             "saying very little.")
+TALK_TEXT = ("Thank you all for coming today. I know the journey was long, and the weather did not help. "
+             "Let us begin with the good news, and then the plans for next year.")
+
+COMMAND_IMPORTS = {
+    "emotions": "import emostudio.ui.cli, emostudio.conditioning",
+    # speak loads the emotion bank and prosody head (torch, diffusers) when the voice is made
+    "speak": "import emostudio.ui.cli, emostudio.ui.studio, emostudio.generation.speech.piper, "
+             "emostudio.conditioning.heads",
+    "talk": "import emostudio.ui.cli, emostudio.ui.studio, emostudio.generation.face.talking_head",
+    "verify": "import emostudio.ui.cli, emostudio.generation.provenance, c2pa",
+    "style": "import emostudio.ui.cli, emostudio.ui.studio, emostudio.generation.video.grading",
+    "batch": "import emostudio.ui.cli, emostudio.ui.batch",
+    "serve": "import emostudio.ui.cli, emostudio.ui.app",
+}
+
+PLAIN_PIPER = """
+import json, sys, numpy as np, onnxruntime, soundfile
+from emostudio.generation.speech.phonemize import EspeakPhonemizer
+from emostudio.generation.speech.piper import default_voice_path
+path = default_voice_path()
+config = json.loads(path.with_name(path.name + '.json').read_text())
+session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+id_map, pieces = config['phoneme_id_map'], []
+for sentence in EspeakPhonemizer(config['espeak']['voice']).sentences(sys.argv[1]):
+    ids = [id_map['^'][0], id_map['_'][0]]
+    for char in sentence.phonemes:
+        if char in id_map:
+            ids += [id_map[char][0], id_map['_'][0]]
+    ids.append(id_map['$'][0])
+    scales = np.array([0.667, 1.0, 0.8], np.float32)
+    pieces.append(session.run(None, {'input': np.array([ids], np.int64), 'input_lengths': np.array([len(ids)]),
+                                     'scales': scales})[0].reshape(-1))
+soundfile.write(sys.argv[2], np.concatenate(pieces), config['audio']['sample_rate'])
+"""
+
+
+def seconds(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def cli(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "emostudio.ui.cli", *arguments]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--talk-repeats", type=int, default=1)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="emostudio-startup-"))
+    # The first run makes the local signing certificate and any cached voice graph: not a cold start to time.
+    subprocess.run(cli("speak", SHORT, "-o", str(work / "warm.wav")), check=True, capture_output=True)
+
+    bare = statistics.median(seconds([sys.executable, "-c", "pass"]) for _ in range(args.repeats))
+    print(f"{'command':<9} {'import s':>9}")
+    for name, code in COMMAND_IMPORTS.items():
+        try:
+            taken = statistics.median(seconds([sys.executable, "-c", code]) for _ in range(args.repeats))
+        except subprocess.CalledProcessError:  # a command this version does not have
+            print(f"{name:<9} {'n/a':>9}")
+            continue
+        print(f"{name:<9} {taken - bare:>9.2f}")
+
+    ours, plain = [], []
+    for _ in range(args.repeats):
+        ours.append(seconds(cli("speak", SHORT, "--emotion", "happy", "-o", str(work / "short.wav"))))
+        plain.append(seconds([sys.executable, "-c", PLAIN_PIPER, SHORT, str(work / "plain.wav")]))
+    speak_s, plain_s = statistics.median(ours), statistics.median(plain)
+    print(f"\ncold speak {SHORT!r}: emostudio {speak_s:.2f} s, plain onnxruntime Piper {plain_s:.2f} s, "
+          f"ratio {speak_s / plain_s:.2f}")
+
+    paragraph = [seconds(cli("speak", PARAGRAPH, "--emotion", "calm", "-o", str(work / "paragraph.wav")))
+                 for _ in range(args.repeats)]
+    spoken = soundfile.info(str(work / "paragraph.wav")).duration
+    print(f"paragraph ({spoken:.1f} s of speech): {statistics.median(paragraph):.2f} s, whole-process RTF "
+          f"{statistics.median(paragraph) / spoken:.2f}")
+
+    talking = [seconds(cli("talk", "--text", TALK_TEXT, "--emotion", "happy", "--seed", "0", "-o",
+                           str(work / "talk.mp4"))) for _ in range(args.talk_repeats)]
+    from emostudio.generation.media import read_video_info
+
+    clip = read_video_info(work / "talk.mp4")["duration"]
+    print(f"talk ({clip:.1f} s clip, default size): {statistics.median(talking):.2f} s, "
+          f"{statistics.median(talking) / clip:.2f}x real time")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Each command loads only what it uses: speaking a sentence must not load the face stack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+FACE_STACK = ("emostudio.generation.face.talking_head", "emostudio.generation.face.perception", "mediapipe", "cv2",
+              "gradio")
+
+
+def _modules_after(code: str, cwd: Path) -> set[str]:
+    """The modules a fresh interpreter holds after running ``code``."""
+    script = f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, check=True)
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_speak_does_not_import_the_face_stack(tmp_path: Path) -> None:
+    output = tmp_path / "hello.wav"
+    modules = _modules_after(f"from emostudio.ui.cli import main\nassert main(['speak', 'Hi.', '-o', {str(output)!r}]) == 0",
+                             tmp_path)
+    assert output.exists()
+    assert "emostudio.generation.speech.piper" in modules  # the check below looks at a real run
+    loaded = sorted(name for name in FACE_STACK if name in modules)
+    assert not loaded, f"speak imported {loaded}"
+
+
+def test_parsing_an_emotion_imports_neither_torch_nor_diffusers(tmp_path: Path) -> None:
+    modules = _modules_after("import emostudio\nfrom emostudio.conditioning import EmotionSpec\n"
+                             "EmotionSpec.parse('happy:0.7+surprised:0.3')\nimport emostudio.ui.cli", tmp_path)
+    assert "emostudio.conditioning.spec" in modules
+    assert not {"torch", "diffusers", "mediapipe", "cv2"} & modules
