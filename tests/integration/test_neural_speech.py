@@ -139,7 +139,7 @@ def test_recordings_are_checked_before_training(run_dir, tmp_path):
 
     folder = tmp_path / "recordings"
     folder.mkdir()
-    write_audio(folder / "a.wav", np.zeros(16000, np.float32), 16000, {})
+    write_audio(folder / "a.wav", np.zeros(16000, np.float32), 16000)
     config = load_config(voice.VoiceConfig, None, base=str(run_dir), output_dir=str(tmp_path / "out"),
                          recordings=str(folder), report_to="none")
     with pytest.raises(EmostudioError, match="a.wav has no transcript"):
