@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import EmostudioError
+from ..generation.runs import (RUN_KIND_FILE, add_lora, load_lora, mark_run, open_run,  # noqa: F401  (shared by every recipe)
+                               save_lora)
 
 ConfigType = TypeVar("ConfigType", bound="TrainingConfig")
 
@@ -41,6 +43,7 @@ class TrainingConfig:
     resume_from_checkpoint: str | None = None  # "latest" or a checkpoint folder
     report_to: str = "tensorboard"
     num_workers: int = 0
+    validation_steps: int = 0  # validate every N optimisation steps (0: only where a script does at epoch ends)
 
 
 def load_config(kind: type[ConfigType], path: str | os.PathLike | None, **overrides: Any) -> ConfigType:
@@ -140,3 +143,24 @@ def resume(accelerator, config: TrainingConfig) -> int:
                              "resume from a checkpoint this script saved.") from error
     accelerator.print(f"Resumed from {path}")
     return int(path.name.split("-")[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Pieces every neural recipe shares: validation hooks (LoRA and typed run folders: generation/runs.py)
+# ---------------------------------------------------------------------------------------------
+
+
+
+def is_due(step: int, every: int | None) -> bool:
+    """Whether a hook that runs every ``every`` optimisation steps runs at ``step`` (None/0: never)."""
+    return bool(every) and step > 0 and step % int(every) == 0
+
+
+def run_validation(accelerator, step: int, every: int | None, validate) -> Any:
+    """Call ``validate(step)`` on the main process when due; its return value is logged if a dict."""
+    if not is_due(step, every) or not accelerator.is_main_process:
+        return None
+    result = validate(step)
+    if isinstance(result, dict):
+        accelerator.log({f"validation/{k}": v for k, v in result.items()}, step=step)
+    return result

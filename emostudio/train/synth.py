@@ -23,9 +23,8 @@ from ..errors import EmostudioError
 from ..generation.face.perception import analyze_image, default_portrait
 from ..generation.face.render import WarpRenderer
 from ..generation.face.talking_head import WarpTalkingHead, talk
-from ..generation.speech import SpeechBackend, SpeechResult
 from ..generation.speech.piper import PiperSpeechBackend
-from ..generation.speech.prosody import ProsodyCurves, apply_prosody
+from ..generation.speech.variant import VoiceVariant
 from .data.manifest import Clip, split_by_identity, write_manifest
 
 SENTENCES = (
@@ -95,20 +94,6 @@ def make_portrait(identity: Identity, size: int) -> np.ndarray:
         toned = image * (1 + 0.3 * identity.skin) * (tone if identity.skin < 0 else 1.0)
         image = np.clip(image * (1 - mask) + toned * mask, 0, 255).astype(np.uint8)
     return image
-
-
-class VoiceVariant(SpeechBackend):
-    """A speaker of its own: the base voice with a fixed pitch offset and spectral tilt."""
-
-    def __init__(self, base: PiperSpeechBackend, semitones: float, tilt_db: float) -> None:
-        self.base = base
-        self.curves = ProsodyCurves(np.array([0.0, 1e6]), np.full(2, semitones), np.zeros(2), np.zeros(2),
-                                    np.full(2, tilt_db))
-
-    def synthesize(self, timeline: Timeline, seed: int | None = None) -> SpeechResult:
-        result = self.base.synthesize(timeline, seed=seed)
-        result.waveform = apply_prosody(result.waveform, result.sample_rate, self.curves, seed=seed)
-        return result
 
 
 def synthesize_corpus(out: str | Path, identities: int = 8, sentences: int = 3,

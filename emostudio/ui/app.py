@@ -314,6 +314,9 @@ def before_after(source: str | os.PathLike, styled: str | os.PathLike, still: bo
     return sheet
 
 
+PIPER_CHOICE, NEURAL_CHOICE = "Piper (embedded)", "Neural (trained model)"
+
+
 def _seed(value: float | None) -> int | None:
     return None if value is None else int(value)
 
@@ -331,9 +334,10 @@ class Handlers:
 
     @user_errors
     def speak(self, text: str, mode: str, category: str | None, intensity: float | None, mixture: str | None,
-              description: str | None, seed: float | None) -> tuple[str, str]:
+              description: str | None, seed: float | None, backend: str = PIPER_CHOICE) -> tuple[str, str]:
         emotion = emotion_string(mode, category, intensity, mixture, description)
-        result = self.studio.speak(text, emotion, seed=_seed(seed))
+        model = self.studio.speech_model if backend == NEURAL_CHOICE else None
+        result = self.studio.speak(text, emotion, seed=_seed(seed), model=model)
         path = result.save(self._new_path("speak-", ".wav"))
         return str(path), _segments_markdown(result.segments, f"**{result.duration:.1f} s** of speech")
 
@@ -443,6 +447,10 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
                         speak_emotion = emotion_input("speak")
                         speak_seed = gr.Number(0, precision=0, label="Seed",
                                                info="the same seed gives the same take; clear it for a new one")
+                        # The neural voice is offered only when a model folder was configured.
+                        speak_backend = gr.Radio([PIPER_CHOICE, NEURAL_CHOICE], value=PIPER_CHOICE, label="Voice",
+                                                 visible=handlers.studio.speech_model is not None,
+                                                 elem_id="speak-backend")
                         speak_button = gr.Button("Generate", variant="primary", elem_id="speak-generate")
                     with gr.Column():
                         speak_audio = gr.Audio(type="filepath", label="Speech", interactive=False, buttons=["download"],
@@ -450,12 +458,12 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
                         speak_summary = gr.Markdown(elem_id="speak-summary")
                 speak_inputs = [speak_text, *speak_emotion.components, speak_seed]
                 speak_outputs = [speak_audio, speak_summary]
-                speak_button.click(handlers.speak, speak_inputs, speak_outputs, **heavy)
-                speak_text.submit(handlers.speak, speak_inputs, speak_outputs, **heavy)
+                speak_button.click(handlers.speak, [*speak_inputs, speak_backend], speak_outputs, **heavy)
+                speak_text.submit(handlers.speak, [*speak_inputs, speak_backend], speak_outputs, **heavy)
                 examples = gr.Examples(SPEAK_EXAMPLES, speak_inputs, cache_examples=False,
                                        label="Examples (click one to speak it)",
                                        example_labels=_example_labels(SPEAK_EXAMPLES, 0, 1))
-                examples.load_input_event.then(handlers.speak, speak_inputs, speak_outputs, **heavy)
+                examples.load_input_event.then(handlers.speak, [*speak_inputs, speak_backend], speak_outputs, **heavy)
 
             with gr.Tab("Talking head", id="talk"):
                 with gr.Row():
@@ -551,9 +559,9 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
     return app
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860) -> None:
+def launch(host: str = "127.0.0.1", port: int = 7860, speech_model: str | None = None) -> None:
     """Serve the app until interrupted; local only (no share link, no analytics)."""
-    studio = Studio()
+    studio = Studio(speech_model=speech_model)
     app = build_app(studio)
     print(f"emostudio app on http://{host}:{port} (models load on first use; Ctrl+C stops it)", flush=True)
     app.launch(server_name=host, server_port=port, share=False, max_file_size=MAX_UPLOAD, ssr_mode=False,

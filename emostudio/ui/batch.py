@@ -32,7 +32,8 @@ from ..errors import EmostudioError, invalid_lines
 
 TASKS = ("speak", "talk", "style")
 COLUMNS = ("id", "task", "text", "emotion", "intensity", "portrait", "audio", "voice", "input", "seed", "size",
-           "fps", "duration", "options")
+           "fps", "duration", "options", "backend", "model")
+BACKENDS = ("piper", "neural")
 OPTION_KEYS = ("intensity", "seed", "size", "fps", "duration")
 MANIFEST = "manifest.jsonl"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -54,6 +55,7 @@ class Job:
     fps: float = 25.0
     input: str | None = None
     duration: float | None = None
+    model: str | None = None  # a neural run folder (backend "neural"); None: the Piper voice
 
     @property
     def output_name(self) -> str:
@@ -162,6 +164,26 @@ def _check_row(number: int, row: dict[str, Any], base: Path) -> tuple[Job | None
         return str(candidate)
 
     portrait, audio, voice, footage = existing("portrait"), existing("audio"), existing("voice"), existing("input")
+    backend = str(row.get("backend") or "piper").strip().lower()
+    model = None
+    if backend not in BACKENDS:
+        problems.append(f"backend must be 'piper' or 'neural', not {backend!r}")
+    elif backend == "neural":
+        if task != "speak":
+            problems.append("backend 'neural' is for speak jobs")
+        elif not row.get("model"):
+            problems.append("backend 'neural' needs model (a folder from 'emostudio train tts')")
+        else:
+            from ..generation.speech.neural import locate_run
+
+            candidate = Path(str(row["model"])).expanduser()
+            model = str(candidate if candidate.is_absolute() else base / candidate)
+            try:
+                locate_run(model)
+            except EmostudioError as error:
+                problems.append(str(error).rstrip("."))
+    elif row.get("model"):
+        problems.append("model belongs to backend 'neural'")
     text = row.get("text")
     text = str(text) if text is not None else None
     emotion = str(row["emotion"]) if row.get("emotion") not in (None, "") else None
@@ -199,7 +221,7 @@ def _check_row(number: int, row: dict[str, Any], base: Path) -> tuple[Job | None
     if problems:
         return None, problems
     return Job(number, job_id, task, text, emotion, intensity, portrait, audio, voice, seed, size,
-               fps if fps is not None else 25.0, footage, duration), []
+               fps if fps is not None else 25.0, footage, duration, model), []
 
 
 def load_jobs(path: str | os.PathLike) -> list[Job]:
@@ -263,7 +285,8 @@ def _remove_partials(out: Path) -> None:
 def run_job(studio, job: Job, out: Path) -> Path:
     target = out / job.output_name
     if job.task == "speak":
-        return studio.speak(job.text, job.emotion, job.intensity, voice=job.voice, seed=job.seed).save(target)
+        return studio.speak(job.text, job.emotion, job.intensity, voice=job.voice, seed=job.seed,
+                            model=job.model).save(target)
     if job.task == "style":
         studio.style(job.input, job.emotion, job.intensity, seed=job.seed, size=job.size, duration=job.duration,
                      output=target)

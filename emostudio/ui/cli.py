@@ -25,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_emotion_from(speak)
     speak.add_argument("--voice", default=None, help="a Piper .onnx voice (its .onnx.json beside it); "
                        "default: the bundled en_US-joe-medium")
+    speak.add_argument("--backend", choices=["piper", "neural"], default="piper", help="piper: the embedded "
+                       "voice (default); neural: a SpeechT5 model trained with 'emostudio train tts' (needs --model)")
+    speak.add_argument("--model", default=None, metavar="RUN_DIR", help="for --backend neural: the output folder "
+                       "of 'emostudio train tts' or 'emostudio train voice'")
     speak.add_argument("--seed", type=int, default=None, help="make the take reproducible")
     speak.add_argument("--output", "-o", default="speech.wav", help="output .wav, .flac or .ogg (default: "
                        "speech.wav)")
@@ -41,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     talk.add_argument("--intensity", "-i", type=float, default=None, help="overall intensity from 0 to 1")
     _add_emotion_from(talk)
     talk.add_argument("--voice", default=None, help="a Piper .onnx voice for --text")
+    talk.add_argument("--model", default=None, metavar="RUN_DIR", help="speak --text with a neural model "
+                      "('emostudio train tts' or 'train voice' output) instead of a Piper voice")
     talk.add_argument("--size", type=int, default=512, help="output width and height in pixels (default 512)")
     talk.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
     talk.add_argument("--seed", type=int, default=None, help="make blinks, head motion and voice repeatable")
@@ -74,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(Speak, Talking head, Emotion lab, Batch) on the bundled defaults.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    serve.add_argument("--speech-model", default=None, metavar="RUN_DIR", help="offer this neural speech model "
+                       "('emostudio train tts' or 'train voice' output) in the Speak tab")
     serve.set_defaults(handler=_serve)
 
     batch = commands.add_parser("batch", help="run many speak/talk jobs from a JSONL or CSV file",
@@ -96,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model (runs the accelerate training script)",
                                 description="Train a model; the same script runs under 'accelerate launch -m "
                                 "emostudio.train.embedder'. Arguments after the model name go to the script.")
-    train.add_argument("model", choices=["embedder", "grading"])
+    train.add_argument("model", choices=["embedder", "grading", "tts", "voice"])
     train.add_argument("arguments", nargs=argparse.REMAINDER)
     train.set_defaults(handler=_train)
 
@@ -139,11 +147,19 @@ def _speak(args: argparse.Namespace) -> None:
 
     text = sys.stdin.read() if args.text == "-" else args.text
     check_output_path(args.output, AUDIO_SUFFIXES)
+    if args.backend == "neural" and not args.model:
+        raise EmostudioError("--backend neural needs --model RUN_DIR (a folder from 'emostudio train tts').")
+    if args.model and args.backend != "neural":
+        raise EmostudioError("--model is for --backend neural; add '--backend neural' or drop --model.")
     studio = Studio(voice=args.voice)
     emotion = _emotion_argument(args)
     studio.resolve(emotion, args.intensity)  # a bad emotion fails before the voice loads
+    if args.model:
+        from ..generation.speech.neural import locate_run
+
+        locate_run(args.model)  # a missing or partial model folder fails before anything loads
     print("Loading the voice...", file=sys.stderr)
-    result = studio.speak(text, emotion, args.intensity, seed=args.seed)
+    result = studio.speak(text, emotion, args.intensity, seed=args.seed, model=args.model)
     path = result.save(args.output)
     emotions = ", ".join(f"{segment.spec}" for segment in result.segments)
     print(f"Wrote {path} ({result.duration:.1f} s of speech; emotion {emotions}).")
@@ -155,6 +171,12 @@ def _talk(args: argparse.Namespace) -> None:
     from .studio import Studio
 
     text = sys.stdin.read() if args.text == "-" else args.text
+    if args.model:
+        from ..generation.speech.neural import locate_run
+
+        if text is None:
+            raise EmostudioError("--model speaks --text; drop it when lip-syncing --audio.")
+        locate_run(args.model)
     bar = tqdm(total=0, unit="frame", desc="Rendering", file=sys.stderr, disable=None)
 
     def progress(done: int, total: int) -> None:
@@ -165,7 +187,8 @@ def _talk(args: argparse.Namespace) -> None:
         result = Studio(voice=args.voice).talk(
             text=text, audio=args.audio, emotion=_emotion_argument(args), intensity=args.intensity,
             portrait=args.portrait,
-            size=args.size, fps=args.fps, seed=args.seed, output=args.output, progress=progress, style=args.style)
+            size=args.size, fps=args.fps, seed=args.seed, output=args.output, progress=progress, style=args.style,
+            model=args.model)
     finally:
         bar.close()
     for warning in result.warnings:
@@ -236,9 +259,13 @@ def _data(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    if args.speech_model:
+        from ..generation.speech.neural import locate_run
+
+        locate_run(args.speech_model)  # a wrong folder fails before the app starts
     from .app import launch
 
-    launch(host=args.host, port=args.port)
+    launch(host=args.host, port=args.port, speech_model=args.speech_model)
 
 
 def _batch(args: argparse.Namespace) -> None:

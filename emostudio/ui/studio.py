@@ -65,14 +65,17 @@ class Studio:
     """Emotional speech and talking heads with the embedded (CPU) generators."""
 
     def __init__(self, voice: str | os.PathLike | None = None, work_dir: str | os.PathLike | None = None,
-                 look: str | os.PathLike | None = None) -> None:
+                 look: str | os.PathLike | None = None, speech_model: str | os.PathLike | None = None) -> None:
         self.default_voice = str(voice) if voice else None
+        # A neural run folder the app offers beside the Piper voice ('emostudio serve --speech-model').
+        self.speech_model = str(speech_model) if speech_model else None
         self.look = look  # a fitted GradingHead ('emostudio train grading'); None: the published defaults
         # Without a work folder, a temporary one lives as long as the Studio and is removed after.
         self._temporary = None if work_dir else tempfile.TemporaryDirectory(prefix="emostudio-")
         self.work_dir = Path(work_dir) if work_dir else Path(self._temporary.name)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._speech: dict[str | None, PiperSpeechBackend] = {}
+        self._neural: dict[str, object] = {}
         self._head: TalkingHeadBackend | None = None
         self._grader = None
         self._lock = threading.Lock()
@@ -89,6 +92,16 @@ class Studio:
                 self._speech[key] = PiperSpeechBackend(key, bank=shared.bank if shared else None,
                                                        prosody_head=shared.prosody_head if shared else None)
             return self._speech[key]
+
+    def neural_backend(self, model: str | os.PathLike):
+        """The neural speech backend of a run folder (checked at once, models loaded on first use)."""
+        from ..generation.speech.neural import NeuralSpeechBackend
+
+        key = f"neural:{Path(model).resolve()}"
+        with self._lock:
+            if key not in self._neural:
+                self._neural[key] = NeuralSpeechBackend(model)
+            return self._neural[key]
 
     def head_backend(self) -> TalkingHeadBackend:
         from ..generation.face.talking_head import WarpTalkingHead
@@ -122,10 +135,15 @@ class Studio:
         return spec_from_clip(clip, str(embedder) if embedder else None)
 
     def speak(self, text: str, emotion: EmotionSpec | str | None = None, intensity: float | None = None,
-              voice: str | os.PathLike | None = None, seed: int | None = None) -> SpeechResult:
-        """Speak ``text`` (inline ``[emotion]`` tags allowed); ``result.save(path)`` writes it."""
+              voice: str | os.PathLike | None = None, seed: int | None = None,
+              model: str | os.PathLike | None = None) -> SpeechResult:
+        """Speak ``text`` (inline ``[emotion]`` tags allowed); ``result.save(path)`` writes it.
+
+        ``model``: a neural run folder ('emostudio train tts' or 'train voice') instead of a Piper voice.
+        """
         timeline = make_timeline(text, self.resolve(emotion, intensity))
-        return self.speech_backend(voice).synthesize(timeline, seed=seed)
+        backend = self.neural_backend(model) if model else self.speech_backend(voice)
+        return backend.synthesize(timeline, seed=seed)
 
     def style(self, source: str | os.PathLike, emotion: EmotionSpec | str | None = None,
               intensity: float | None = None, seed: int | None = None, size: int | None = None,
@@ -154,7 +172,7 @@ class Studio:
              portrait: str | os.PathLike | None = None, voice: str | os.PathLike | None = None,
              size: int | None = None, fps: float | None = None, seed: int | None = None,
              output: str | os.PathLike | None = None, progress: Progress | None = None,
-             style: bool = False) -> TalkingHeadResult:
+             style: bool = False, model: str | os.PathLike | None = None) -> TalkingHeadResult:
         """A talking-head clip of ``portrait`` saying ``text`` or lip-syncing ``audio``.
 
         ``style=True`` also grades the clip with the same emotions over the same times (GradingHead),
@@ -166,7 +184,10 @@ class Studio:
             output = self._work_file("talk-", ".mp4")
         if style:
             check_output_path(output, (".mp4",))
-        speech_backend = self.speech_backend(voice) if text is not None else None
+        # ``model``: speak the text with a neural run folder instead of a Piper voice.
+        speech_backend = None
+        if text is not None:
+            speech_backend = self.neural_backend(model) if model else self.speech_backend(voice)
         rendered = self._work_file("face-", ".mp4") if style else output
         result = talk(rendered, text=text, audio=audio, emotion=emotion, intensity=intensity, portrait=portrait,
                       size=DEFAULT_SIZE if size is None else size, fps=DEFAULT_FPS if fps is None else fps,
