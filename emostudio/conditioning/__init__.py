@@ -7,7 +7,7 @@ from typing import Any
 
 from .spec import EmotionSpec
 from .taxonomy import CATEGORIES, CATEGORY_VAD
-from .timeline import Segment, Timeline
+from .timeline import Segment, Timeline, TimedTimeline
 
 # Torch-backed parts load on first use, so parsing a spec stays fast.
 _LAZY = {
@@ -16,10 +16,12 @@ _LAZY = {
     "ProsodyHead": ".heads",
     "ProsodyControls": ".heads",
     "ExpressionHead": ".heads",
+    "GradingHead": ".heads",
+    "GradingControls": ".heads",
     "DescriptionResolver": ".describe",
 }
 
-__all__ = ["CATEGORIES", "CATEGORY_VAD", "EmotionSpec", "Segment", "Timeline", *_LAZY]
+__all__ = ["CATEGORIES", "CATEGORY_VAD", "EmotionSpec", "Segment", "Timeline", "TimedTimeline", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

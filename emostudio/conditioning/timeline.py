@@ -4,6 +4,10 @@
 :meth:`EmotionSpec.parse` reads, including a description (``[nervous but hopeful]``). Text before
 the first tag takes the default spec. Generators turn the per-segment values into curves with
 :func:`smooth_steps`, so an emotion change is a raised-cosine ramp, never a jump.
+
+Footage has no text, so its timeline says *when* instead: ``[calm] [fearful @4s] [sad:0.6 @9.5s]``.
+The same tags, each with the time its emotion starts (``@4``, ``@4s``, ``@1:30``); the first tag
+starts at 0 when it names no time.
 """
 
 from __future__ import annotations
@@ -64,6 +68,69 @@ class Timeline:
     @property
     def has_markup(self) -> bool:
         return len(self.segments) > 1
+
+
+_TIME_RE = re.compile(r"@\s*(?:(\d+):)?(\d+(?:\.\d*)?)\s*s?\s*$")
+
+
+@dataclass(frozen=True)
+class TimedTimeline:
+    """Emotions over seconds: each spec holds from its start to the next one's."""
+
+    starts: tuple[float, ...]
+    specs: tuple[EmotionSpec, ...]
+
+    @classmethod
+    def parse(cls, text: str, default: EmotionSpec | None = None) -> TimedTimeline:
+        """Read ``[happy] [sad @4s]``; anything without tags is one spec for the whole clip."""
+        if not has_markup(text):
+            return cls((0.0,), (EmotionSpec.parse(text) if text.strip() else default or EmotionSpec.neutral(),))
+        stray = re.sub(_TAG_RE, "", text).strip()
+        if stray:
+            raise EmostudioError(f"Unexpected {stray[:40]!r} between the emotion tags; a timeline for footage is "
+                                 "tags only, each with the time it starts: '[happy] [sad @4s]'.")
+        starts: list[float] = []
+        specs: list[EmotionSpec] = []
+        for match in _TAG_RE.finditer(text):
+            tag = match.group(1).strip()
+            time = _TIME_RE.search(tag)
+            emotion = tag[: time.start()].strip() if time else tag
+            if not emotion:
+                raise EmostudioError(f"The tag [{tag}] has no emotion; write one before the time, e.g. '[sad @4s]'.")
+            if time:
+                start = 60.0 * float(time.group(1) or 0) + float(time.group(2))
+            elif not starts:
+                start = 0.0
+            else:
+                raise EmostudioError(f"The tag [{tag}] needs a start time, e.g. '[{emotion} @4s]'; only the first tag "
+                                     "may leave it out.")
+            if starts and start <= starts[-1]:
+                raise EmostudioError(f"The tag [{tag}] starts at {start:g} s, not after the tag before it "
+                                     f"({starts[-1]:g} s); list the emotions in time order.")
+            starts.append(start)
+            specs.append(EmotionSpec.parse(emotion))
+        if starts[0] > 0:  # before the first tag: the default, as text before the first tag
+            starts.insert(0, 0.0)
+            specs.insert(0, default or EmotionSpec.neutral())
+        return cls(tuple(starts), tuple(specs))
+
+    @classmethod
+    def constant(cls, spec: EmotionSpec) -> TimedTimeline:
+        return cls((0.0,), (spec,))
+
+    @property
+    def boundaries(self) -> list[float]:
+        return list(self.starts[1:])
+
+    def with_intensity(self, intensity: float | None) -> TimedTimeline:
+        if intensity is None:
+            return self
+        return TimedTimeline(self.starts, tuple(spec.with_intensity(intensity) for spec in self.specs))
+
+    def describe(self) -> str:
+        if len(self.specs) == 1:
+            return str(self.specs[0])
+        return " ".join(f"[{spec} @{start:g}s]" for start, spec in zip(self.starts, self.specs))
 
 
 def _append(segments: list[Segment], text: str, spec: EmotionSpec) -> None:

@@ -258,8 +258,11 @@ class VideoWriter:
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float,
                  audio: np.ndarray | None = None, sample_rate: int | None = None,
-                 metadata: dict[str, str] | None = None) -> None:
+                 metadata: dict[str, str] | None = None, audio_source: str | os.PathLike | None = None) -> None:
         self.path = check_output_path(path, VIDEO_SUFFIXES)
+        if audio is not None and audio_source is not None:
+            raise EmostudioError("Give the video's sound either as samples (audio=) or as a file (audio_source=), "
+                                 "not both.")
         if not all(isinstance(size, (int, np.integer)) and size > 0 for size in (width, height)):
             raise EmostudioError(f"Video size {width}x{height} is invalid; width and height must be positive "
                                  "whole numbers of pixels.")
@@ -281,6 +284,7 @@ class VideoWriter:
         self._container: av.container.OutputContainer | None = None
         self._video: av.VideoStream | None = None
         self._audio_stream: av.AudioStream | None = None
+        self._passage = _SoundPassage(Path(audio_source)) if audio_source is not None else None
         self._atomic: contextlib.AbstractContextManager[Path] | None = None
 
     @property
@@ -346,6 +350,8 @@ class VideoWriter:
             self._frames += 1
             if self.audio is not None:
                 self._send_audio(round(self._frames / self.fps * self.sample_rate))
+            if self._passage is not None:
+                self._passage.send_until(self._frames / self.fps)
         except (av.FFmpegError, OSError) as error:
             raise self._wrapped(error) from error
 
@@ -374,6 +380,8 @@ class VideoWriter:
             audio.layout = "mono"
             audio.bit_rate = 128_000
             self._audio_stream = audio
+        if self._passage is not None:
+            self._passage.open(container)
 
     def _send_audio(self, until: int) -> None:
         """Encode input samples up to index ``until``, padding with silence past the end of the track."""
@@ -399,11 +407,15 @@ class VideoWriter:
         self._container.mux(self._video.encode(None))
         if self._audio_stream is not None:
             self._container.mux(self._audio_stream.encode(None))
+        if self._passage is not None:
+            self._passage.finish(self.duration)
         container, self._container = self._container, None
         container.close()
 
     def _abandon(self, error: BaseException) -> None:
         """Close the container quietly and delete the temporary file."""
+        if self._passage is not None:
+            self._passage.close()
         if self._container is not None:
             container, self._container = self._container, None
             with contextlib.suppress(Exception):
@@ -420,6 +432,92 @@ class VideoWriter:
             return EmostudioError(f"Could not write {self.path} ({_reason(error)}); check the disk space and the "
                                   "path.")
         return error
+
+
+class _SoundPassage:
+    """Streams another file's sound track into a writer as AAC, in step with the frames written.
+
+    Packets are decoded and re-encoded as the video advances, so memory stays flat however long
+    the clip. The sound keeps its timing relative to the source's picture, and is cut where the new
+    video ends.
+    """
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+        self.sent = 0  # samples encoded so far
+
+    def open(self, output: av.container.OutputContainer) -> None:
+        import av
+
+        self.input = av.open(str(self.source))
+        stream = self.input.streams.audio[0]
+        video = self.input.streams.video[0] if self.input.streams.video else None
+        rates = av.codec.Codec("aac", "w").audio_rates or ()
+        self.rate = stream.codec_context.sample_rate if stream.codec_context.sample_rate in rates else _AAC_FALLBACK_RATE
+        layout = "mono" if stream.codec_context.layout.nb_channels == 1 else "stereo"
+        self.output = output
+        self.stream = output.add_stream("aac", rate=self.rate)
+        self.stream.layout = layout
+        self.stream.bit_rate = 128_000 if layout == "mono" else 192_000
+        self.resampler = av.AudioResampler(format="fltp", layout=layout, rate=self.rate)
+        # Where the picture starts is time 0 of the new video; sound before it is dropped.
+        start = video.start_time * video.time_base if video is not None and video.start_time is not None else 0
+        self.origin = float(start)
+        self.frames = self.input.decode(stream)
+        self.pending: list = []
+
+    def send_until(self, seconds: float) -> None:
+        import av
+
+        until = round(seconds * self.rate)
+        while self.sent < until:
+            if not self.pending:
+                try:
+                    frame = next(self.frames, None)
+                except (av.FFmpegError, OSError) as error:  # damaged or truncated sound
+                    raise _unreadable_video(self.source, error) from error
+                if frame is None:
+                    return
+                self.pending = self._resampled(frame)
+                continue
+            frame = self.pending.pop(0)
+            frame.pts = self.sent
+            frame.time_base = Fraction(1, self.rate)
+            self.output.mux(self.stream.encode(frame))
+            self.sent += frame.samples
+
+    def _resampled(self, frame) -> list:
+        """The frame at the output rate and layout, aligned to the picture's start (drop or pad)."""
+        import av
+
+        first = float(frame.pts * frame.time_base) - self.origin if frame.pts is not None else None
+        frames = self.resampler.resample(frame)
+        if first is None or not frames:
+            return frames
+        gap = round(first * self.rate) - self.sent
+        samples = np.concatenate([f.to_ndarray() for f in frames], axis=1)
+        tolerance = self.rate // 50  # resampler delay and rounding: below 20 ms, keep the stream contiguous
+        if gap > tolerance:  # the sound starts after the picture, or has a hole: fill it with silence
+            samples = np.concatenate([np.zeros((samples.shape[0], gap), np.float32), samples], axis=1)
+        elif gap < -tolerance:  # the sound starts before the picture: drop what comes before it
+            samples = samples[:, min(-gap, samples.shape[1]):]
+        if samples.shape[1] == 0:
+            return []
+        out = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, dtype=np.float32), format="fltp",
+                                         layout=self.stream.layout.name)
+        out.sample_rate = self.rate
+        return [out]
+
+    def finish(self, duration: float) -> None:
+        self.send_until(duration)
+        self.output.mux(self.stream.encode(None))
+        self.close()
+
+    def close(self) -> None:
+        import contextlib
+
+        with contextlib.suppress(Exception):
+            self.input.close()
 
 
 def _check_track(audio: np.ndarray, sample_rate: int | None) -> tuple[np.ndarray, int]:
@@ -480,12 +578,17 @@ def read_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
 
     A missing or unreadable file is refused at the call, before the first frame is asked for.
     """
-    _, container = _open_video(path)
+    source, container = _open_video(path)
 
     def frames() -> Iterator[np.ndarray]:
+        import av
+
         with container:
-            for frame in container.decode(container.streams.video[0]):
-                yield frame.to_ndarray(format="rgb24")
+            try:
+                for frame in container.decode(container.streams.video[0]):
+                    yield frame.to_ndarray(format="rgb24")
+            except (av.FFmpegError, OSError) as error:  # a truncated or damaged file fails part-way
+                raise _unreadable_video(source, error) from error
 
     return frames()
 

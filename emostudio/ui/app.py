@@ -293,6 +293,27 @@ def _example_labels(examples: list[list[Any]], text_column: int, emotion_column:
     return labels
 
 
+def before_after(source: str | os.PathLike, styled: str | os.PathLike, still: bool):
+    """The middle frame of the styled clip beside the same moment of the input, as one picture."""
+    from PIL import Image
+
+    from ..generation.face.perception import load_image
+    from ..generation.media import read_video_frames, read_video_info
+
+    frames = read_video_info(styled)["frames"] or 1
+    after = next(frame for index, frame in enumerate(read_video_frames(styled)) if index >= frames // 2)
+    if still:
+        before = load_image(source)
+    else:
+        before = next(frame for index, frame in enumerate(read_video_frames(source)) if index >= frames // 2)
+    height = min(after.shape[0], 360)
+    pictures = [Image.fromarray(p).resize((round(p.shape[1] * height / p.shape[0]), height)) for p in (before, after)]
+    sheet = Image.new("RGB", (pictures[0].width + pictures[1].width + 8, height), "white")
+    sheet.paste(pictures[0], (0, 0))
+    sheet.paste(pictures[1], (pictures[0].width + 8, 0))
+    return sheet
+
+
 def _seed(value: float | None) -> int | None:
     return None if value is None else int(value)
 
@@ -336,6 +357,32 @@ class Handlers:
         return str(result.video_path), summary
 
     @user_errors
+    def style(self, footage: str | None, timeline: str | None, mode: str, category: str | None,
+              intensity: float | None, mixture: str | None, description: str | None, duration: float,
+              seed: float | None, progress: gr.Progress = gr.Progress()) -> tuple[str, str, str, str]:
+        from ..generation.video.grading import STILL_SUFFIXES
+
+        if not footage:
+            raise EmostudioError("Upload a video or a still image to style first.")
+        emotion = timeline.strip() if timeline and timeline.strip() else emotion_string(mode, category, intensity,
+                                                                                         mixture, description)
+        still = Path(footage).suffix.lower() in STILL_SUFFIXES
+        progress(0, desc="Reading the footage")
+
+        def frames_done(done: int, total: int) -> None:
+            progress((done, total), desc="Grading frames", unit="frames")
+
+        lut = self._new_path("look-", ".cube")
+        result = self.studio.style(footage, emotion, seed=_seed(seed), duration=float(duration) if still else None,
+                                   output=self._new_path("style-", ".mp4"), export_lut=lut, progress=frames_done)
+        comparison = self._new_path("before-after-", ".jpg")
+        before_after(footage, result.path, still).save(comparison, quality=88)
+        how = "copied untouched (intensity 0)" if result.copied else f"{result.width}x{result.height}"
+        summary = (f"**{result.duration:.1f} s**, {how}; emotion `{result.timeline.describe()}`. The LUT holds the "
+                   "look's colour at the start (load it in Resolve, Premiere or FFmpeg's lut3d).")
+        return str(result.path), str(comparison), str(lut), summary
+
+    @user_errors
     def lab(self, text: str, mode: str, category: str | None, intensity: float | None, mixture: str | None,
             description: str | None, seed: float | None) -> tuple[Figure, Figure, str]:
         spec = emotion_spec(mode, category, intensity, mixture, description)
@@ -376,12 +423,13 @@ class Handlers:
 # -- the app -----------------------------------------------------------------------------------
 
 def build_app(studio: Studio | None = None) -> gr.Blocks:
-    """The four-tab app on ``studio`` (a new one by default), queued for one CPU job at a time."""
+    """The five-tab app on ``studio`` (a new one by default), queued for one CPU job at a time."""
     handlers = Handlers(studio or Studio())
     # Gradio's concurrency limit is per event listener; one shared id makes it one job at a time overall.
     heavy = {"concurrency_id": "cpu", "concurrency_limit": 1}
     with gr.Blocks(title="emostudio", analytics_enabled=False, delete_cache=(3600, 86400)) as app:
-        gr.Markdown("# emostudio\nEmotion-controlled speech and talking heads, running on this machine's CPU.")
+        gr.Markdown("# emostudio\nEmotion-controlled speech, talking heads and video, running on this machine's "
+                    "CPU.")
         with gr.Tabs():
             with gr.Tab("Speak", id="speak"):
                 with gr.Row():
@@ -456,10 +504,36 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
                 app.load(handlers.lab, lab_inputs, lab_outputs, **heavy)
                 app.load(learned_bank_plot, None, bank_plot)
 
+            with gr.Tab("Video", id="video"):
+                gr.Markdown("Tell footage in an emotion: colour, light, texture and camera motion. A still image "
+                            "becomes a short clip with a gentle camera move; a video keeps its sound.")
+                with gr.Row():
+                    with gr.Column():
+                        footage = gr.File(label="Footage (video) or a still image",
+                                          file_types=["video", "image"], type="filepath", elem_id="style-input")
+                        style_emotion = emotion_input("style")
+                        style_timeline = gr.Textbox(label="…or an emotion timeline (overrides the emotion above)",
+                                                    placeholder="[calm] [fearful @4s] [sad:0.6 @9s]",
+                                                    elem_id="style-timeline")
+                        with gr.Row():
+                            style_duration = gr.Slider(1, 30, value=6, step=1, label="Seconds (for a still)")
+                            style_seed = gr.Number(0, precision=0, label="Seed")
+                        style_button = gr.Button("Generate", variant="primary", elem_id="style-generate")
+                    with gr.Column():
+                        styled = gr.Video(label="Styled", interactive=False, buttons=["download"],
+                                          elem_id="style-video")
+                        comparison = gr.Image(label="Before | after (middle frame)", interactive=False,
+                                              elem_id="style-compare")
+                        look = gr.File(label="The look as a 3D LUT (.cube)", interactive=False, elem_id="style-lut")
+                        style_summary = gr.Markdown(elem_id="style-summary")
+                style_inputs = [footage, style_timeline, *style_emotion.components, style_duration, style_seed]
+                style_button.click(handlers.style, style_inputs, [styled, comparison, look, style_summary],
+                                   **heavy)
+
             with gr.Tab("Batch", id="batch"):
                 gr.Markdown("Run many jobs from a JSONL or CSV file with the columns `id`, `task` (speak or "
-                            "talk), `text`, `emotion`, and optionally `intensity`, `portrait`, `audio`, `voice`, "
-                            "`seed`, `size`, `fps`. Every row is checked before anything runs. Paths in the file "
+                            "talk or style), `text`, `emotion`, and optionally `intensity`, `portrait`, `audio`, "
+                            "`voice`, `input` (style), `seed`, `size`, `fps`, `duration`. Every row is checked before anything runs. Paths in the file "
                             "must be absolute on this machine.")
                 jobs = gr.File(label="Jobs file (.jsonl or .csv)", file_types=[".jsonl", ".csv"], type="filepath",
                                elem_id="batch-jobs")

@@ -1,4 +1,4 @@
-"""Batch generation: many speak/talk jobs from a JSONL or CSV file, resumable, on one or many processes.
+"""Batch generation: many speak, talk and style jobs from a JSONL or CSV file, resumable, on one or many processes.
 
 Every row is checked before anything runs, and all bad rows are reported at once with their line
 numbers. Progress is kept in ``OUT/manifest.jsonl``, an append-only log with one line per state
@@ -30,10 +30,10 @@ from typing import Any
 
 from ..errors import EmostudioError, invalid_lines
 
-TASKS = ("speak", "talk")
-COLUMNS = ("id", "task", "text", "emotion", "intensity", "portrait", "audio", "voice", "seed", "size", "fps",
-           "options")
-OPTION_KEYS = ("intensity", "seed", "size", "fps")
+TASKS = ("speak", "talk", "style")
+COLUMNS = ("id", "task", "text", "emotion", "intensity", "portrait", "audio", "voice", "input", "seed", "size",
+           "fps", "duration", "options")
+OPTION_KEYS = ("intensity", "seed", "size", "fps", "duration")
 MANIFEST = "manifest.jsonl"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -50,8 +50,10 @@ class Job:
     audio: str | None = None
     voice: str | None = None
     seed: int | None = None
-    size: int = 512
+    size: int | None = None  # talk: width and height (default 512); style: output height (default: the input's)
     fps: float = 25.0
+    input: str | None = None
+    duration: float | None = None
 
     @property
     def output_name(self) -> str:
@@ -101,7 +103,7 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _check_row(number: int, row: dict[str, Any], base: Path) -> tuple[Job | None, list[str]]:
-    from ..conditioning import EmotionSpec
+    from ..conditioning import EmotionSpec, TimedTimeline
     from ..generation.speech import make_timeline
 
     problems: list[str] = []
@@ -127,7 +129,7 @@ def _check_row(number: int, row: dict[str, Any], base: Path) -> tuple[Job | None
     elif not _ID_RE.match(job_id):
         problems.append(f"id {job_id!r} must be letters, digits, '.', '_' or '-' (it names the output file)")
     if task not in TASKS:
-        problems.append(f"task must be 'speak' or 'talk', not {task or 'empty'!r}")
+        problems.append(f"task must be 'speak', 'talk' or 'style', not {task or 'empty'!r}")
 
     def number_field(name: str, kind: type, low: float, high: float) -> Any:
         if name not in row:
@@ -144,10 +146,11 @@ def _check_row(number: int, row: dict[str, Any], base: Path) -> tuple[Job | None
 
     intensity = number_field("intensity", float, 0.0, 1.0)
     seed = number_field("seed", int, 0, 2**31 - 1)
-    size = number_field("size", int, 128, 1024)
+    size = number_field("size", int, 64, 2160) if task == "style" else number_field("size", int, 128, 1024)
     if size is not None and size % 2:
         problems.append(f"size {size} must be even")
     fps = number_field("fps", float, 1.0, 60.0)
+    duration = number_field("duration", float, 1.0, 120.0)
 
     def existing(name: str) -> str | None:
         if name not in row:
@@ -158,12 +161,17 @@ def _check_row(number: int, row: dict[str, Any], base: Path) -> tuple[Job | None
             problems.append(f"{name} file {row[name]!r} does not exist")
         return str(candidate)
 
-    portrait, audio, voice = existing("portrait"), existing("audio"), existing("voice")
+    portrait, audio, voice, footage = existing("portrait"), existing("audio"), existing("voice"), existing("input")
     text = row.get("text")
     text = str(text) if text is not None else None
     emotion = str(row["emotion"]) if row.get("emotion") not in (None, "") else None
     try:
-        spec = EmotionSpec.parse(emotion) if emotion else EmotionSpec.neutral()
+        if task == "style" and emotion:
+            TimedTimeline.parse(emotion)  # footage takes a timeline by seconds
+            emotion_tags = True
+        else:
+            emotion_tags = False
+        spec = EmotionSpec.parse(emotion) if emotion and not emotion_tags else EmotionSpec.neutral()
         if intensity is not None:
             spec = spec.with_intensity(intensity)
     except EmostudioError as error:
@@ -176,6 +184,13 @@ def _check_row(number: int, row: dict[str, Any], base: Path) -> tuple[Job | None
             problems.append("speak needs text")
     if task == "talk" and (text is None) == (audio is None):
         problems.append("talk needs either text or audio, not both")
+    if task == "style":
+        if not footage:
+            problems.append("style needs input (a video or an image) and takes no text, portrait or audio")
+        elif text or portrait or audio:
+            problems.append("style takes input only; text, portrait and audio belong to speak and talk jobs")
+    elif footage or duration is not None:
+        problems.append("input and duration belong to style jobs")
     if text:
         try:
             make_timeline(text, spec)
@@ -183,8 +198,8 @@ def _check_row(number: int, row: dict[str, Any], base: Path) -> tuple[Job | None
             problems.append(str(error).rstrip("."))
     if problems:
         return None, problems
-    return Job(number, job_id, task, text, emotion, intensity, portrait, audio, voice, seed,
-               size if size is not None else 512, fps if fps is not None else 25.0), []
+    return Job(number, job_id, task, text, emotion, intensity, portrait, audio, voice, seed, size,
+               fps if fps is not None else 25.0, footage, duration), []
 
 
 def load_jobs(path: str | os.PathLike) -> list[Job]:
@@ -249,8 +264,12 @@ def run_job(studio, job: Job, out: Path) -> Path:
     target = out / job.output_name
     if job.task == "speak":
         return studio.speak(job.text, job.emotion, job.intensity, voice=job.voice, seed=job.seed).save(target)
+    if job.task == "style":
+        studio.style(job.input, job.emotion, job.intensity, seed=job.seed, size=job.size, duration=job.duration,
+                     output=target)
+        return target
     studio.talk(text=job.text, audio=job.audio, emotion=job.emotion, intensity=job.intensity, portrait=job.portrait,
-                voice=job.voice, size=job.size, fps=job.fps, seed=job.seed, output=target)
+                voice=job.voice, size=job.size or 512, fps=job.fps, seed=job.seed, output=target)
     return target
 
 

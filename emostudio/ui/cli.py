@@ -44,8 +44,31 @@ def build_parser() -> argparse.ArgumentParser:
     talk.add_argument("--size", type=int, default=512, help="output width and height in pixels (default 512)")
     talk.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
     talk.add_argument("--seed", type=int, default=None, help="make blinks, head motion and voice repeatable")
+    talk.add_argument("--style", action="store_true", help="also grade the clip with the same emotions "
+                      "(colour, light and camera, as 'emostudio style' does)")
     talk.add_argument("--output", "-o", default="talk.mp4", help="output .mp4 (default: talk.mp4)")
     talk.set_defaults(handler=_talk)
+
+    style = commands.add_parser("style", help="grade footage or a still with an emotion", description=(
+        "Tell INPUT (a video, whose sound is kept, or a still image, which becomes a clip with gentle camera "
+        "motion) in an emotion: colour, light, texture and camera motion from the GradingHead. The emotion "
+        "may change over time: '[calm] [fearful @4s] [sad:0.6 @9.5s]'."))
+    style.add_argument("input", help="a video (mp4, mov, mkv, webm, ...) or an image (jpg, png, webp, ...)")
+    style.add_argument("--emotion", "-e", default="neutral", help="an emotion as for 'speak', or a timeline of "
+                       "tags with start times: '[happy] [sad @4s]'")
+    style.add_argument("--intensity", "-i", type=float, default=None, help="overall intensity from 0 to 1 "
+                       "(0 leaves a video untouched)")
+    style.add_argument("--seed", type=int, default=None, help="make grain and camera shake repeatable")
+    style.add_argument("--size", type=int, default=None, help="output height in pixels, even (default: the "
+                       "input's)")
+    style.add_argument("--duration", type=float, default=None, help="seconds of video made from a still "
+                       "(default 6)")
+    style.add_argument("--export-lut", default=None, metavar="LOOK.cube", help="also write the colour of the "
+                       "look (at the start) as a 3D LUT for Resolve, Premiere or FFmpeg")
+    style.add_argument("--look", default=None, metavar="RUN_DIR", help="a look fitted by 'emostudio train grading' "
+                       "(default: the published colour-emotion findings)")
+    style.add_argument("--output", "-o", default="styled.mp4", help="output .mp4 (default: styled.mp4)")
+    style.set_defaults(handler=_style)
 
     serve = commands.add_parser("serve", help="start the web app", description="Start the Gradio app "
                                 "(Speak, Talking head, Emotion lab, Batch) on the bundled defaults.")
@@ -73,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model (runs the accelerate training script)",
                                 description="Train a model; the same script runs under 'accelerate launch -m "
                                 "emostudio.train.embedder'. Arguments after the model name go to the script.")
-    train.add_argument("model", choices=["embedder"])
+    train.add_argument("model", choices=["embedder", "grading"])
     train.add_argument("arguments", nargs=argparse.REMAINDER)
     train.set_defaults(handler=_train)
 
@@ -136,7 +159,7 @@ def _talk(args: argparse.Namespace) -> None:
         result = Studio(voice=args.voice).talk(
             text=text, audio=args.audio, emotion=_emotion_argument(args), intensity=args.intensity,
             portrait=args.portrait,
-            size=args.size, fps=args.fps, seed=args.seed, output=args.output, progress=progress)
+            size=args.size, fps=args.fps, seed=args.seed, output=args.output, progress=progress, style=args.style)
     finally:
         bar.close()
     for warning in result.warnings:
@@ -144,6 +167,33 @@ def _talk(args: argparse.Namespace) -> None:
     emotions = ", ".join(str(segment.spec) for segment in result.segments)
     print(f"Wrote {result.video_path} ({result.duration:.1f} s, {result.frames} frames at {result.fps:g} fps; "
           f"emotion {emotions}).")
+
+
+def _style(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from ..generation.media import VIDEO_SUFFIXES, check_output_path
+    from .studio import Studio
+
+    check_output_path(args.output, VIDEO_SUFFIXES)
+    if args.intensity is not None and not 0.0 <= args.intensity <= 1.0:
+        raise EmostudioError(f"Intensity {args.intensity:g} is out of range; give a number from 0 to 1.")
+    bar = tqdm(total=0, unit="frame", desc="Grading", file=sys.stderr, disable=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        result = Studio(look=args.look).style(args.input, args.emotion, args.intensity, seed=args.seed, size=args.size,
+                                duration=args.duration, output=args.output, export_lut=args.export_lut,
+                                progress=progress)
+    finally:
+        bar.close()
+    how = "copied untouched (intensity 0)" if result.copied else f"{result.width}x{result.height}"
+    print(f"Wrote {result.path} ({result.duration:.1f} s, {how}; emotion {result.timeline.describe()}).")
+    if args.export_lut:
+        print(f"Wrote {args.export_lut} (the look's colour as a 3D LUT).")
 
 
 def _analyze(args: argparse.Namespace) -> None:
@@ -165,9 +215,10 @@ def _analyze(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from ..train import embedder
+    import importlib
 
-    if embedder.main(args.arguments) != 0:
+    script = importlib.import_module(f"..train.{args.model}", __package__)
+    if script.main(args.arguments) != 0:
         raise SystemExit(2)
 
 

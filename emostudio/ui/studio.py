@@ -21,12 +21,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..conditioning import EmotionSpec
-from ..generation.face.talking_head import DEFAULT_FPS, DEFAULT_SIZE, TalkingHeadBackend, WarpTalkingHead, talk
 from ..generation.media import atomic_output, check_output_path
 from ..generation.speech import SegmentTiming, SpeechResult, make_timeline, resolve_emotion
-from ..generation.speech.piper import PiperSpeechBackend
+
+# Each operation imports its own generator, so speaking does not load the face stack and styling
+# footage loads neither.
+if TYPE_CHECKING:
+    from ..generation.face.talking_head import TalkingHeadBackend
+    from ..generation.speech.piper import PiperSpeechBackend
 
 Progress = Callable[[int, int], None]
 
@@ -59,19 +64,24 @@ class TalkingHeadResult:
 class Studio:
     """Emotional speech and talking heads with the embedded (CPU) generators."""
 
-    def __init__(self, voice: str | os.PathLike | None = None, work_dir: str | os.PathLike | None = None) -> None:
+    def __init__(self, voice: str | os.PathLike | None = None, work_dir: str | os.PathLike | None = None,
+                 look: str | os.PathLike | None = None) -> None:
         self.default_voice = str(voice) if voice else None
+        self.look = look  # a fitted GradingHead ('emostudio train grading'); None: the published defaults
         # Without a work folder, a temporary one lives as long as the Studio and is removed after.
         self._temporary = None if work_dir else tempfile.TemporaryDirectory(prefix="emostudio-")
         self.work_dir = Path(work_dir) if work_dir else Path(self._temporary.name)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._speech: dict[str | None, PiperSpeechBackend] = {}
         self._head: TalkingHeadBackend | None = None
+        self._grader = None
         self._lock = threading.Lock()
 
     # -- models --------------------------------------------------------------------------------
 
     def speech_backend(self, voice: str | os.PathLike | None = None) -> PiperSpeechBackend:
+        from ..generation.speech.piper import PiperSpeechBackend
+
         key = str(voice) if voice else self.default_voice
         with self._lock:
             if key not in self._speech:
@@ -81,10 +91,21 @@ class Studio:
             return self._speech[key]
 
     def head_backend(self) -> TalkingHeadBackend:
+        from ..generation.face.talking_head import WarpTalkingHead
+
         with self._lock:
             if self._head is None:
                 self._head = WarpTalkingHead()
             return self._head
+
+    def grader(self):
+        """The footage grader (GradingHead on the same Emotion Bank as the other generators)."""
+        from ..generation.video.grading import FootageGrader, load_look
+
+        with self._lock:
+            if self._grader is None:
+                self._grader = FootageGrader(head=load_look(self.look) if self.look is not None else None)
+            return self._grader
 
     # -- operations ----------------------------------------------------------------------------
 
@@ -106,20 +127,59 @@ class Studio:
         timeline = make_timeline(text, self.resolve(emotion, intensity))
         return self.speech_backend(voice).synthesize(timeline, seed=seed)
 
+    def style(self, source: str | os.PathLike, emotion: EmotionSpec | str | None = None,
+              intensity: float | None = None, seed: int | None = None, size: int | None = None,
+              duration: float | None = None, output: str | os.PathLike | None = None,
+              export_lut: str | os.PathLike | None = None, progress: Progress | None = None):
+        """``source`` (a video or a still) told in ``emotion``: a spec, or a timeline such as
+        ``[happy] [sad @4s]``. Returns a :class:`~emostudio.generation.video.grading.StyleResult`."""
+        from ..conditioning.timeline import TimedTimeline, has_markup
+
+        if isinstance(emotion, str) and has_markup(emotion):
+            timeline = TimedTimeline.parse(emotion)
+        else:
+            timeline = TimedTimeline.constant(self.resolve(emotion))
+        output = output or self._work_file("style-", ".mp4")
+        return self.grader().style(source, output, timeline, intensity=intensity, seed=seed or 0, size=size,
+                                   duration=duration, export_lut=export_lut, progress=progress)
+
+    def _work_file(self, prefix: str, suffix: str) -> str:
+        handle, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=self.work_dir)
+        os.close(handle)
+        os.unlink(name)
+        return name
+
     def talk(self, text: str | None = None, audio: str | os.PathLike | None = None,
              emotion: EmotionSpec | str | None = None, intensity: float | None = None,
              portrait: str | os.PathLike | None = None, voice: str | os.PathLike | None = None,
-             size: int = DEFAULT_SIZE, fps: float = DEFAULT_FPS, seed: int | None = None,
-             output: str | os.PathLike | None = None, progress: Progress | None = None) -> TalkingHeadResult:
-        """A talking-head clip of ``portrait`` saying ``text`` or lip-syncing ``audio``."""
+             size: int | None = None, fps: float | None = None, seed: int | None = None,
+             output: str | os.PathLike | None = None, progress: Progress | None = None,
+             style: bool = False) -> TalkingHeadResult:
+        """A talking-head clip of ``portrait`` saying ``text`` or lip-syncing ``audio``.
+
+        ``style=True`` also grades the clip with the same emotions over the same times (GradingHead),
+        so voice, face and scene tell one emotion. ``size`` and ``fps`` default to 512 and 25.
+        """
+        from ..generation.face.talking_head import DEFAULT_FPS, DEFAULT_SIZE, talk
+
         if output is None:
-            handle, name = tempfile.mkstemp(prefix="talk-", suffix=".mp4", dir=self.work_dir)
-            os.close(handle)
-            os.unlink(name)
-            output = name
+            output = self._work_file("talk-", ".mp4")
+        if style:
+            check_output_path(output, (".mp4",))
         speech_backend = self.speech_backend(voice) if text is not None else None
-        result = talk(output, text=text, audio=audio, emotion=emotion, intensity=intensity, portrait=portrait,
-                      size=size, fps=fps, seed=seed, speech_backend=speech_backend,
+        rendered = self._work_file("face-", ".mp4") if style else output
+        result = talk(rendered, text=text, audio=audio, emotion=emotion, intensity=intensity, portrait=portrait,
+                      size=DEFAULT_SIZE if size is None else size, fps=DEFAULT_FPS if fps is None else fps,
+                      seed=seed, speech_backend=speech_backend,
                       head_backend=self.head_backend(), progress=progress)
+        if style:
+            from ..conditioning.timeline import TimedTimeline
+
+            segments = result.segments
+            starts = (0.0, *((a.end + b.start) / 2 for a, b in zip(segments[:-1], segments[1:])))
+            self.grader().style(rendered, output, TimedTimeline(starts, tuple(s.spec for s in segments)),
+                                seed=seed or 0)
+            Path(rendered).unlink(missing_ok=True)
+            result.path = Path(output)
         return TalkingHeadResult(Path(result.path), result.duration, result.frames, result.fps, result.segments,
                                  result.warnings)

@@ -142,3 +142,33 @@ def test_empty_and_unknown_files(tmp_path):
         load_jobs(tmp_path / "jobs.txt")
     with pytest.raises(EmostudioError, match="does not exist"):
         load_jobs(tmp_path / "missing.csv")
+
+
+def test_style_jobs_grade_footage_and_stills(tmp_path):
+    still = tmp_path / "scene.png"
+    Image.fromarray(data.astronaut()[::4, ::4]).save(still)
+    jobs = write_jsonl(tmp_path / "jobs.jsonl", [
+        {"id": "warm", "task": "style", "input": "scene.png", "emotion": "happy", "duration": 1, "size": 64},
+        {"id": "turn", "task": "style", "input": "scene.png", "emotion": "[sad] [angry @0.5s]",
+         "options": {"duration": 1, "seed": 2}},
+    ])
+    summary = run_batch(jobs, tmp_path / "out")
+    assert (summary.done, summary.failed) == (2, 0)
+    info = read_video_info(tmp_path / "out" / "warm.mp4")
+    assert info["height"] == 64 and info["duration"] == pytest.approx(1.0, abs=0.1)
+    assert read_video_info(tmp_path / "out" / "turn.mp4")["height"] == 128
+
+
+def test_bad_style_rows_are_reported(tmp_path):
+    jobs = write_jsonl(tmp_path / "jobs.jsonl", [
+        {"id": "a", "task": "style", "text": "no input"},
+        {"id": "b", "task": "style", "input": "missing.mp4"},
+        {"id": "c", "task": "style", "input": "jobs.jsonl", "emotion": "[happy] [sad]"},
+        {"id": "d", "task": "speak", "text": "x", "duration": 3},
+    ])
+    with pytest.raises(EmostudioError) as caught:
+        load_jobs(jobs)
+    message = str(caught.value)
+    for line, words in [(1, "style needs input"), (2, "does not exist"), (3, "needs a start time"),
+                        (4, "belong to style jobs")]:
+        assert f"line {line}: " in message and words in message

@@ -36,13 +36,13 @@ def studio(tmp_path: Path) -> Studio:
     return Studio(work_dir=tmp_path / "work")
 
 
-def test_build_app_has_the_four_tabs_and_bounded_queue(studio: Studio) -> None:
+def test_build_app_has_the_five_tabs_and_bounded_queue(studio: Studio) -> None:
     app = build_app(studio)
     assert isinstance(app, gr.Blocks)
     assert app.title == "emostudio"
     assert not app.analytics_enabled
     tabs = [block.label for block in app.blocks.values() if isinstance(block, gr.Tab)]
-    assert tabs == ["Speak", "Talking head", "Emotion lab", "Batch"]
+    assert tabs == ["Speak", "Talking head", "Emotion lab", "Video", "Batch"]
     assert app._queue.max_size == 16
     assert app._queue.default_concurrency_limit == 1
     # Every heavy event shares one concurrency group, so the CPU runs one job at a time.
@@ -160,3 +160,23 @@ def test_analytics_are_off() -> None:
 
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
     assert app_module.MAX_UPLOAD == "25mb"
+
+
+def test_video_tab_styles_a_still_with_before_after_and_lut(studio: Studio, tmp_path: Path) -> None:
+    from PIL import Image
+
+    still = tmp_path / "scene.png"
+    gradient = np.linspace(40, 220, 96 * 128 * 3).reshape(96, 128, 3).astype(np.uint8)
+    Image.fromarray(gradient).save(still)
+    handlers = Handlers(studio)
+    video, comparison, lut, summary = handlers.style(str(still), "", "category", "happy", 1.0, "", "", 2, 0,
+                                                     progress=_no_progress)
+    assert Path(video).stat().st_size > 0 and "2.0 s" in summary and "happy" in summary
+    assert Path(lut).read_text().startswith("TITLE")
+    before_after = Image.open(comparison)
+    assert before_after.width > before_after.height  # two pictures side by side
+    _, _, _, timed = handlers.style(str(still), "[sad] [happy @1s]", "category", "neutral", 1.0, "", "", 2, 0,
+                                    progress=_no_progress)
+    assert "@1s" in timed
+    with pytest.raises(gr.Error, match="Upload a video or a still"):
+        handlers.style(None, "", "category", "happy", 1.0, "", "", 2, 0, progress=_no_progress)

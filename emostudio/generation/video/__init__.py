@@ -1,0 +1,1 @@
+"""Emotion-styled video: grading of footage and stills (embedded tier)."""
