@@ -83,3 +83,13 @@ def test_ci_runs_the_readme_test_command():
     commands = re.findall(r"```bash\n(.+?)\n```", readme, re.S)
     test_command = next(c for c in commands if "pytest" in c)
     assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_talk_prints_nothing_on_stderr(tmp_path):
+    # MediaPipe's native graphs log to fd 2 behind Python's back, so only a real process shows it.
+    out = tmp_path / "talk.mp4"
+    completed = subprocess.run([sys.executable, "-m", "emostudio", "talk", "--text", "Hi.", "--size", "128",
+                                "--fps", "10", "--output", str(out)], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr == ""
+    assert out.stat().st_size > 0 and "Wrote" in completed.stdout

@@ -15,11 +15,14 @@ point joins the first) and run clockwise on screen, so their shoelace area in im
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import sys
 import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,6 +154,25 @@ def _astronaut() -> np.ndarray:
 # ---- MediaPipe graphs, created once and shared ------------------------------------------------
 
 _GRAPHS: dict[str, object] = {}
+
+
+@contextlib.contextmanager
+def _native_logs_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null while MediaPipe's C++ (TFLite, absl) runs.
+
+    Its graphs log to the process's stderr from native threads when they start and on their first
+    inference, ignoring Python's logging and absl's flags, so only the descriptor can quiet them.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 # Guards both creating the shared graphs and running them: a MediaPipe graph is not thread-safe.
 _GRAPH_LOCK = threading.Lock()
 
@@ -172,7 +194,7 @@ def _graph(kind: str):
 def _detect(rgb: np.ndarray, kind: str) -> list[tuple[float, np.ndarray]]:
     """(score, box as x0, y0, x1, y1 in pixels) for every face one detector finds."""
     height, width = rgb.shape[:2]
-    with _GRAPH_LOCK:
+    with _GRAPH_LOCK, _native_logs_silenced():
         result = _graph(kind).process(np.ascontiguousarray(rgb))
     found = []
     for detection in result.detections or []:
@@ -267,7 +289,7 @@ def analyze_image(rgb: np.ndarray, size: int = 512, name: str = "the image") -> 
     if size / side > 2.5:
         messages.append(f"The face in {name} is small, so the {size}-pixel portrait is enlarged "
                         f"{size / side:.1f}x and will look soft; use a larger or closer photo.")
-    with _GRAPH_LOCK:
+    with _GRAPH_LOCK, _native_logs_silenced():
         result = _graph("mesh").process(framed)
     meshes = _landmarks(result, size, size)
     if not meshes:
@@ -378,9 +400,10 @@ class LandmarkTracker:
         from mediapipe.python.solutions import face_mesh
 
         # Tracking reruns detection only while fewer than max_faces are tracked, so more costs time.
-        self._mesh = face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True, max_num_faces=max_faces,
-                                        min_detection_confidence=min_confidence,
-                                        min_tracking_confidence=min_confidence)
+        with _native_logs_silenced():
+            self._mesh = face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True, max_num_faces=max_faces,
+                                                min_detection_confidence=min_confidence,
+                                                min_tracking_confidence=min_confidence)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray | None:
         """(478, 3) float32 pixel landmarks of the largest face in an RGB uint8 frame, or None."""
@@ -389,7 +412,9 @@ class LandmarkTracker:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"Expected an RGB uint8 (H, W, 3) frame, got {frame.dtype} {frame.shape}.")
         height, width = frame.shape[:2]
-        faces = _landmarks(self._mesh.process(np.ascontiguousarray(frame)), width, height)
+        with _native_logs_silenced():
+            result = self._mesh.process(np.ascontiguousarray(frame))
+        faces = _landmarks(result, width, height)
         if not faces:
             return None
         return max(faces, key=lambda points: float(np.ptp(points[:, 0]) * np.ptp(points[:, 1])))
