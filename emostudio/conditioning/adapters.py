@@ -9,6 +9,11 @@ offsetting an embedding the backbone already takes (the speaker embedding of a T
 
 from __future__ import annotations
 
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
 import torch
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
@@ -66,3 +71,254 @@ class SpeakerEmotionConditioner(ModelMixin, ConfigMixin):
         if speaker_embeddings.dim() == 1:
             speaker_embeddings = speaker_embeddings[None].expand(offset.shape[0], -1)
         return speaker_embeddings + offset.to(speaker_embeddings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoupled cross-attention (diffusion backbones: SVD's UNet, Wan's transformer)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TokenConditioning:
+    """What the decoupled cross-attention layers attend to during one backbone call.
+
+    ``tokens`` maps a stream name to (B, T, D) tokens shared by every frame, or (B, F, T, D) tokens
+    per latent frame (per-frame audio windows, an emotion timeline). ``scales`` holds each stream's
+    strength: a float, or a (B,) tensor so that the rows of a guidance batch can switch a stream
+    off one by one (a row at scale 0 is exactly the backbone without that stream). ``region`` is an
+    optional (B, 1 or F, H, W) mask at latent resolution restricting the streams to part of the
+    picture (the face). ``frames_in_sequence`` says how the backbone lays out frames: SVD's
+    spatial blocks fold frames into the batch (1), Wan folds them into the sequence (F).
+    """
+
+    tokens: dict[str, torch.Tensor] = field(default_factory=dict)
+    scales: dict[str, float | torch.Tensor] = field(default_factory=dict)
+    region: torch.Tensor | None = None
+    frames_in_sequence: int = 1
+
+
+class TokenStream(nn.Module):
+    """Key and value projections for one token stream at one attention layer, plus its output.
+
+    The output projection starts at zero, so a new stream adds nothing until it is trained.
+    """
+
+    def __init__(self, token_dim: int, inner_dim: int, out_dim: int):
+        super().__init__()
+        self.to_k = nn.Linear(token_dim, inner_dim, bias=False)
+        self.to_v = nn.Linear(token_dim, inner_dim, bias=False)
+        self.to_out = nn.Linear(inner_dim, out_dim)
+        nn.init.zeros_(self.to_out.weight)
+        nn.init.zeros_(self.to_out.bias)
+
+
+def _layer_key(processor_name: str) -> str:
+    # ModuleDict keys may not contain dots.
+    return processor_name.removesuffix(".processor").replace(".", "__")
+
+
+def _rows(value: torch.Tensor, rows: int) -> torch.Tensor:
+    """Repeat a per-sample tensor (B, ...) to ``rows`` = B * k rows (frames folded into the batch)."""
+    if value.shape[0] == rows:
+        return value
+    if rows % value.shape[0]:
+        raise ValueError(f"Conditioning for {value.shape[0]} samples cannot cover {rows} attention rows.")
+    return value.repeat_interleave(rows // value.shape[0], dim=0)
+
+
+class DecoupledCrossAttnProcessor:
+    """Runs a layer's own processor, then adds attention over extra token streams.
+
+    ``out = base(x, context) + sum_s scale_s * region * W_out_s softmax(q k_s^T) v_s`` where the
+    query is the layer's own ``to_q`` (and ``norm_q`` where the backbone has one) and each stream
+    has its own keys, values and zero-initialised output (IP-Adapter's decoupled cross-attention,
+    generalised to several streams with independent scales). The base processor is called as is,
+    so the backbone's text/image context is never reinterpreted, and a stream at scale 0 or
+    without tokens leaves the layer's output bit-identical.
+    """
+
+    def __init__(self, base, streams: nn.ModuleDict, adapter: "DecoupledCrossAttentionAdapter"):
+        self.base = base
+        self.streams = streams
+        self.adapter = adapter
+
+    def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
+                 attention_mask: torch.Tensor | None = None, *args, **kwargs) -> torch.Tensor:
+        out = self.base(attn, hidden_states, encoder_hidden_states, attention_mask, *args, **kwargs)
+        conditioning = self.adapter.conditioning
+        if conditioning is None:
+            return out
+        active = [(name, conditioning.tokens[name], conditioning.scales.get(name, 1.0))
+                  for name in self.streams if name in conditioning.tokens]
+        active = [item for item in active if not (isinstance(item[2], (int, float)) and item[2] == 0)]
+        if not active or hidden_states.dim() != 3:
+            return out
+
+        frames = max(int(conditioning.frames_in_sequence), 1)
+        batch, length, _ = hidden_states.shape
+        per_frame = length // frames
+        # Attend frame by frame: (B, F*N, C) -> (B*F, N, C), so per-frame tokens meet their own frame.
+        query = attn.to_q(hidden_states)
+        if getattr(attn, "norm_q", None) is not None:
+            query = attn.norm_q(query)
+        query = query.reshape(batch * frames, per_frame, -1)
+        heads = attn.heads
+        head_dim = query.shape[-1] // heads
+        query = query.unflatten(-1, (heads, head_dim)).transpose(1, 2)
+        rows = batch * frames
+        region = self._region(conditioning, rows, per_frame, query)
+
+        added = 0
+        for name, tokens, scale in active:
+            stream = self.streams[name]
+            if tokens.dim() == 4:  # (B, F, T, D): one token set per frame
+                tokens = tokens.flatten(0, 1)
+            tokens = _rows(tokens.to(query.dtype), rows)
+            key = stream.to_k(tokens).unflatten(-1, (heads, head_dim)).transpose(1, 2)
+            value = stream.to_v(tokens).unflatten(-1, (heads, head_dim)).transpose(1, 2)
+            attended = torch.nn.functional.scaled_dot_product_attention(query, key, value)
+            attended = stream.to_out(attended.transpose(1, 2).flatten(2))
+            weight = torch.as_tensor(scale, dtype=query.dtype, device=query.device).reshape(-1)
+            weight = _rows(weight.expand(batch) if weight.numel() == 1 else weight, rows)
+            added = added + weight.reshape(-1, 1, 1) * attended
+        if region is not None:
+            added = added * region
+        return out + added.reshape(batch, length, -1).to(out.dtype)
+
+    @staticmethod
+    def _region(conditioning: TokenConditioning, rows: int, length: int, like: torch.Tensor) -> torch.Tensor | None:
+        """The (rows, length, 1) mask at this layer's resolution, from the latent-resolution region."""
+        if conditioning.region is None:
+            return None
+        region = conditioning.region.to(like.dtype)
+        height, width = region.shape[-2:]
+        factor = math.sqrt(height * width / length)
+        size = (max(round(height / factor), 1), max(round(width / factor), 1))
+        if size[0] * size[1] != length:
+            size = (math.ceil(height / factor), math.ceil(width / factor))
+        resized = torch.nn.functional.interpolate(region.flatten(0, 1)[:, None], size=size, mode="area")
+        return _rows(resized.reshape(-1, length, 1), rows)
+
+
+class DecoupledCrossAttentionAdapter(ModelMixin, ConfigMixin):
+    """Token streams (emotion, audio, ...) attended beside a diffusion backbone's cross-attention.
+
+    Built for one backbone from its attention layers (``for_backbone``), saved and loaded as
+    safetensors apart from it, and attached by swapping those layers' processors (``attach``); the
+    backbone's own weights are never touched. Each call passes its tokens, scales and region
+    through ``conditioned(...)``. All outputs start at zero, so an untrained adapter, a stream at
+    scale 0 and a stream without tokens all give the backbone's own output exactly.
+    """
+
+    config_name = "decoupled_cross_attention_config.json"
+
+    @register_to_config
+    def __init__(self, stream_dims: dict[str, int], layer_dims: dict[str, list[int]]):
+        super().__init__()
+        # layer_dims: processor name -> [inner_dim, out_dim] of that attention layer.
+        self.layers = nn.ModuleDict({
+            _layer_key(name): nn.ModuleDict({stream: TokenStream(token_dim, inner, out)
+                                             for stream, token_dim in stream_dims.items()})
+            for name, (inner, out) in layer_dims.items()})
+        self.conditioning: TokenConditioning | None = None
+
+    @classmethod
+    def for_backbone(cls, backbone, stream_dims: dict[str, int],
+                     select: Callable[[str], bool] = lambda name: name.endswith("attn2.processor")
+                     ) -> "DecoupledCrossAttentionAdapter":
+        """An adapter with one set of streams per selected attention layer of ``backbone``.
+
+        The default selects every cross-attention layer (``attn2``) that diffusers names so; pass
+        ``select`` to narrow it (SVD: the spatial ones only, as its temporal blocks see frame 0's
+        context only).
+        """
+        modules = dict(backbone.named_modules())
+        layer_dims = {}
+        for name in backbone.attn_processors:
+            if not select(name):
+                continue
+            attn = modules[name.removesuffix(".processor")]
+            layer_dims[name] = [attn.to_q.out_features, _output_dim(attn)]
+        if not layer_dims:
+            raise ValueError("No attention layer of the backbone matched; check the layer selection.")
+        return cls(stream_dims=dict(stream_dims), layer_dims=layer_dims)
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return tuple(self.config.stream_dims)
+
+    def attach(self, backbone) -> None:
+        """Swap the processors of the adapter's layers in ``backbone`` (others stay as they are)."""
+        processors = backbone.attn_processors
+        missing = [name for name in self.config.layer_dims if name not in processors]
+        if missing:
+            raise ValueError(f"This adapter was built for another backbone (no layer {missing[0]}).")
+        for name in self.config.layer_dims:
+            base = processors[name]
+            if isinstance(base, DecoupledCrossAttnProcessor):
+                base = base.base
+            processors[name] = DecoupledCrossAttnProcessor(base, self.layers[_layer_key(name)], self)
+        backbone.set_attn_processor(processors)
+
+    def detach(self, backbone) -> None:
+        """Give the backbone its own processors back."""
+        processors = {name: (p.base if isinstance(p, DecoupledCrossAttnProcessor) else p)
+                      for name, p in backbone.attn_processors.items()}
+        backbone.set_attn_processor(processors)
+
+    @contextmanager
+    def conditioned(self, conditioning: TokenConditioning | None = None, **fields: Any) -> Iterator[TokenConditioning]:
+        """``with adapter.conditioned(tokens=..., scales=...): backbone(...)``"""
+        conditioning = conditioning or TokenConditioning(**fields)
+        unknown = set(conditioning.tokens) - set(self.streams)
+        if unknown:
+            raise ValueError(f"Unknown token stream(s) {sorted(unknown)}; this adapter has {list(self.streams)}.")
+        previous, self.conditioning = self.conditioning, conditioning
+        try:
+            yield conditioning
+        finally:
+            self.conditioning = previous
+
+
+def _output_dim(attn) -> int:
+    out = attn.to_out[0] if isinstance(attn.to_out, nn.ModuleList) else attn.to_out
+    return out.out_features
+
+
+def stream_dropout(batch: int, probability: float, generator: torch.Generator | None = None,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """(B,) per-sample scales of 1 with each row dropped to 0 with ``probability``.
+
+    Dropping streams one by one in training is what makes their guidance scales separate at
+    inference (each stream learns both its presence and its absence).
+    """
+    keep = torch.rand(batch, generator=generator) >= probability
+    return keep.to(device=device, dtype=torch.float32)
+
+
+class LatentEmotionProbe(ModelMixin, ConfigMixin):
+    """The emotion-discrimination objective: the bank's classifier read from a denoised latent.
+
+    Pooled latent features are mapped into the bank's token space and classified by the bank's
+    own (frozen) classifier, so a generator is pushed to make latents whose emotion the bank can
+    name (DICE-Talk's emotion-discrimination loss).
+    """
+
+    config_name = "latent_emotion_probe_config.json"
+
+    @register_to_config
+    def __init__(self, latent_channels: int, embedding_dim: int = 64, hidden_dim: int = 128):
+        super().__init__()
+        self.to_token = nn.Sequential(nn.Linear(2 * latent_channels, hidden_dim), nn.SiLU(),
+                                      nn.Linear(hidden_dim, embedding_dim))
+
+    def forward(self, latents: torch.Tensor, channel_dim: int = 1) -> torch.Tensor:
+        """(B, C, ...) or any layout with channels at ``channel_dim`` -> (B, 1, D) tokens."""
+        moved = latents.movedim(channel_dim, 1).flatten(2)
+        pooled = torch.cat([moved.mean(-1), moved.std(-1)], dim=-1)
+        return self.to_token(pooled.float())[:, None]
+
+    def loss(self, latents: torch.Tensor, bank, target_weights: torch.Tensor, channel_dim: int = 1) -> torch.Tensor:
+        """Cross-entropy of the bank's classifier against the requested mixture (soft targets)."""
+        logits = bank.classify(self(latents, channel_dim))
+        return torch.nn.functional.cross_entropy(logits, target_weights.to(logits))
