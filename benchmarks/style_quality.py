@@ -45,7 +45,7 @@ def photographs(folder: Path) -> list[Path]:
 def measure(path: Path) -> np.ndarray:
     """Brightness (L*), colourfulness and warmth (b*) of a clip's middle frame or a picture."""
     from emostudio.generation.face.perception import load_image
-    from emostudio.generation.media import read_video_frames, read_video_info
+    from emostudio.generation.media import read_video_frames
 
     if path.suffix.lower() == ".mp4":
         frames = list(read_video_frames(path))

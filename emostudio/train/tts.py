@@ -327,7 +327,6 @@ def prepare_data(config: TTSConfig, accelerator) -> tuple[list[Clip], Path]:
 
 def train(config: TTSConfig) -> dict[str, float]:
     from torch.utils.data import DataLoader
-    from tqdm import tqdm
 
     if config.lora_rank and not config.base_model:
         raise EmostudioError("lora_rank needs a pretrained base_model (the tiny backbone is trained whole); "

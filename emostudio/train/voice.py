@@ -91,7 +91,7 @@ def check_recordings(clips: list[Clip], tokenizer, max_seconds: float, minimum: 
 
 
 def train(config: VoiceConfig) -> dict[str, float]:
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
     from transformers import SpeechT5ForTextToSpeech, SpeechT5Tokenizer
 
     from ..conditioning.adapters import SpeakerEmotionConditioner
