@@ -5,8 +5,10 @@
 
 Effect: for each prompt (the corpus captions of the run, and "a street at night") and seed, the
 same model and seed generate at emotion scale 0 (the base model, exactly) and at scale 1 in each
-of the eight emotions. The table is the mean change of brightness (mean CIE L*), colourfulness
-(Hasler & Suesstrunk 2003) and warmth (mean CIE b*) against scale 0. The direction each emotion
+of the eight emotions. The first table is the mean change of brightness (mean CIE L*), colourfulness
+(Hasler & Suesstrunk 2003) and warmth (mean CIE b*) against scale 0; as scale 0 is the model
+without emotion, which learnt the average of all eight, the second table measures each emotion
+against 'neutral' at scale 1 as well. The direction each emotion
 was trained towards is the same change measured on the training corpus (each graded clip against
 the neutral clip of its scene); "agree" counts the statistics whose sign matches.
 
@@ -114,16 +116,23 @@ def main() -> None:
     prompts = captions + ["a street at night"]
     with tempfile.TemporaryDirectory() as tmp:
         mean = effect(pipe, prompts, args.seeds, Path(tmp))
-    print(f"{len(prompts)} prompts x {args.seeds} seeds; change against the same model and seed at emotion scale 0")
-    print(f"{'emotion':<11}" + "".join(f"{s:>15}" for s in STATISTICS) + f"{'trained towards':>36}{'agree':>7}")
-    agreements = 0
-    for name in CATEGORIES:
-        target = directions.get(name)
-        towards = "" if target is None else " ".join(f"{v:+.1f}" for v in target)
-        agree = "" if target is None or name == "neutral" else f"{int(np.sum(np.sign(mean[name]) == np.sign(target)))}/3"
-        agreements += int(agree[0]) if agree else 0
-        print(f"{name:<11}" + "".join(f"{v:>+15.2f}" for v in mean[name]) + f"{towards:>36}{agree:>7}")
-    print(f"signs agreeing with the trained direction: {agreements} of {3 * (len(CATEGORIES) - 1)}")
+    print(f"{len(prompts)} prompts x {args.seeds} seeds, {pipe.generation_settings.num_frames} frames at "
+          f"{pipe.generation_settings.width}x{pipe.generation_settings.height}")
+    against_neutral = {name: mean[name] - mean["neutral"] for name in CATEGORIES}
+    for title, table in (("change against the same model and seed at emotion scale 0", mean),
+                         ("change against the same model and seed in 'neutral' at scale 1", against_neutral)):
+        print(f"\n{title}")
+        print(f"{'emotion':<11}" + "".join(f"{s:>15}" for s in STATISTICS) + f"{'trained towards':>24}{'agree':>7}")
+        agreements = 0
+        for name in CATEGORIES:
+            target = directions.get(name)
+            towards = "" if target is None else " ".join(f"{v:+.1f}" for v in target)
+            agree = "" if target is None or name == "neutral" else \
+                f"{int(np.sum(np.sign(table[name]) == np.sign(target)))}/3"
+            agreements += int(agree[0]) if agree else 0
+            print(f"{name:<11}" + "".join(f"{v:>+15.2f}" for v in table[name]) + f"{towards:>24}{agree:>7}")
+        print(f"signs agreeing with the trained direction: {agreements} of {3 * (len(CATEGORIES) - 1)}")
+    print()
     for size in args.overhead_sizes:
         base, with_adapter = step_overhead(pipe, args.repeats, size or None)
         where = f"{size}x{size}" if size else "the run's size"
