@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 import yaml
 
 from emostudio.generation.provenance import read_credentials
@@ -11,6 +12,15 @@ from emostudio.train.video_adapter import synthesize_video_corpus
 from emostudio.ui.cli import main
 
 PROMPT = "a street at night"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tensors this small run fastest on one thread (and leave the other cores to other work)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,15 @@ PROMPT = "a street at night"
 FRAMES = 5  # two latent frames
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tensors this small run fastest on one thread (and leave the other cores to other work)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def components(tmp_path_factory):
     torch.manual_seed(0)
