@@ -148,3 +148,27 @@ def test_durations_map_to_wan_frame_counts():
     assert [frames_for(seconds, 16.0) for seconds in (0.0, 1.0, 5.0)] == [1, 17, 81]
     assert all(frames_for(seconds, 8.0) % 4 == 1 for seconds in np.linspace(0.1, 10, 37))
 
+
+
+def test_lora_saved_apart_from_the_base_is_applied_by_the_run(components, tmp_path):
+    from emostudio.generation.runs import add_lora, save_lora
+    from emostudio.generation.video.neural import LORA_FOLDER, LORA_TARGETS
+
+    clean = _pipeline(components)
+    WanPipeline(**components).save_pretrained(tmp_path / BACKBONE_FOLDER)
+    adapter, bank = _adapter(clean, trained=False)
+    adapter.save_pretrained(tmp_path / ADAPTER_FOLDER)
+    bank.save_pretrained(tmp_path / BANK_FOLDER)
+    mark_run(tmp_path, VIDEO_ADAPTER_KIND, backbone="wan2.1")
+    base = _generate(EmotionVideoPipeline.from_run(tmp_path))
+
+    tuned = EmotionVideoPipeline.from_run(tmp_path)
+    add_lora(tuned.transformer, LORA_TARGETS, rank=2)
+    with torch.no_grad():
+        for name, parameter in tuned.transformer.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(std=0.5, generator=torch.Generator().manual_seed(1))
+    expected = _generate(tuned)
+    assert np.abs(expected - base).max() > 1e-3
+    save_lora(tuned.transformer, tmp_path / LORA_FOLDER, LORA_TARGETS, rank=2)
+    np.testing.assert_allclose(_generate(EmotionVideoPipeline.from_run(tmp_path)), expected, atol=1e-5)
