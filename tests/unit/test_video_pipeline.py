@@ -172,3 +172,18 @@ def test_lora_saved_apart_from_the_base_is_applied_by_the_run(components, tmp_pa
     assert np.abs(expected - base).max() > 1e-3
     save_lora(tuned.transformer, tmp_path / LORA_FOLDER, LORA_TARGETS, rank=2)
     np.testing.assert_allclose(_generate(EmotionVideoPipeline.from_run(tmp_path)), expected, atol=1e-5)
+
+
+def test_memory_settings_keep_the_adapter_and_fall_back_to_sdpa(components):
+    pipe = _pipeline(components)
+    adapter, bank = _adapter(pipe, trained=True)
+    pipe.set_emotion_adapter(adapter, bank)
+    expected = _generate(pipe, emotion="sad")
+    attention = pipe.enable_gpu_savings("cpu", offload=False)
+    import importlib.util
+
+    assert attention == ("xformers" if importlib.util.find_spec("xformers") else "sdpa")
+    assert pipe.vae.use_tiling
+    np.testing.assert_allclose(_generate(pipe, emotion="sad"), expected, atol=1e-5)
+    pipe.emotion_adapter.detach(pipe.transformer)
+    pipe.vae.disable_tiling()
