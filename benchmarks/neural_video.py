@@ -100,23 +100,12 @@ def step_overhead(pipe: EmotionVideoPipeline, repeats: int, size: int | None = N
     return float(np.median(timings["base"])), float(np.median(timings["adapter"]))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="the output folder of 'emostudio train video-adapter'")
-    parser.add_argument("--seeds", type=int, default=4, help="seeds per prompt (default 4)")
-    parser.add_argument("--repeats", type=int, default=50, help="timed steps per mode (default 50)")
-    parser.add_argument("--overhead-sizes", type=int, nargs="*", default=[0, 128], help="frame sizes at which to "
-                        "time the step (0: the run's own; default 0 128)")
-    args = parser.parse_args()
-    run = Path(args.model)
-    torch.set_num_threads(1)
-    pipe = EmotionVideoPipeline.from_run(run)
-    pipe.set_progress_bar_config(disable=True)
+def report_effect(pipe: EmotionVideoPipeline, run: Path, seeds: int) -> None:
     directions, captions = corpus_directions(run, pipe.generation_settings)
     prompts = captions + ["a street at night"]
     with tempfile.TemporaryDirectory() as tmp:
-        mean = effect(pipe, prompts, args.seeds, Path(tmp))
-    print(f"{len(prompts)} prompts x {args.seeds} seeds, {pipe.generation_settings.num_frames} frames at "
+        mean = effect(pipe, prompts, seeds, Path(tmp))
+    print(f"{len(prompts)} prompts x {seeds} seeds, {pipe.generation_settings.num_frames} frames at "
           f"{pipe.generation_settings.width}x{pipe.generation_settings.height}")
     against_neutral = {name: mean[name] - mean["neutral"] for name in CATEGORIES}
     for title, table in (("change against the same model and seed at emotion scale 0", mean),
@@ -133,12 +122,29 @@ def main() -> None:
             print(f"{name:<11}" + "".join(f"{v:>+15.2f}" for v in table[name]) + f"{towards:>24}{agree:>7}")
         print(f"signs agreeing with the trained direction: {agreements} of {3 * (len(CATEGORIES) - 1)}")
     print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="the output folder of 'emostudio train video-adapter'")
+    parser.add_argument("--seeds", type=int, default=4, help="seeds per prompt (default 4; 0: time the step only)")
+    parser.add_argument("--repeats", type=int, default=50, help="timed steps per mode (default 50)")
+    parser.add_argument("--overhead-sizes", type=int, nargs="*", default=[0, 128], help="frame sizes at which to "
+                        "time the step (0: the run's own; default 0 128)")
+    args = parser.parse_args()
+    run = Path(args.model)
+    torch.set_num_threads(1)
+    pipe = EmotionVideoPipeline.from_run(run)
+    pipe.set_progress_bar_config(disable=True)
+    if args.seeds > 0:
+        report_effect(pipe, run, args.seeds)
     for size in args.overhead_sizes:
         base, with_adapter = step_overhead(pipe, args.repeats, size or None)
         where = f"{size}x{size}" if size else "the run's size"
         print(f"transformer step at {where}: {base * 1e3:.2f} ms without the adapter, {with_adapter * 1e3:.2f} ms "
               f"with it (x{with_adapter / base:.3f}); medians of {args.repeats} alternating steps, one CPU thread, "
               "shared machine")
+
 
 if __name__ == "__main__":
     main()
