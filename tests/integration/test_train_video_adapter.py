@@ -31,7 +31,7 @@ def corpus(tmp_path_factory):
 
 def _config(folder, corpus, **overrides):
     settings = {"manifest": str(corpus), "max_steps": 3, "batch_size": 2, "checkpointing_steps": 1,
-                "checkpoints_total_limit": 2, "validation_steps": 0, "inference_steps": 2, "cpu_threads": 1,
+                "checkpoints_total_limit": 2, "validation_steps": 3, "inference_steps": 2, "cpu_threads": 1,
                 **overrides}
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(settings))
@@ -62,6 +62,9 @@ def test_training_checkpoints_with_a_limit_and_resumes_exactly(run):
     assert list((run / "logs").rglob("events.out.tfevents.*"))
     for part in ("adapter", "bank", "backbone", "emostudio_run.json", "generation.json"):
         assert (run / part).exists(), part
+    renders = sorted(p.name for p in (run / "validation").glob("*.mp4"))
+    assert renders == [f"step-000003-{name}.mp4" for name in ("fearful", "happy", "neutral", "sad")]
+    assert json.loads((run / "metrics.json").read_text())["validation_fearful_lightness"] > 0
     first = _history(run)
     assert [row["step"] for row in first] == [1, 2, 3]
     assert {"flow", "emotion", "reconstruction", "loss"} <= set(first[0])
