@@ -187,3 +187,15 @@ def test_memory_settings_keep_the_adapter_and_fall_back_to_sdpa(components):
     np.testing.assert_allclose(_generate(pipe, emotion="sad"), expected, atol=1e-5)
     pipe.emotion_adapter.detach(pipe.transformer)
     pipe.vae.disable_tiling()
+
+
+def test_a_damaged_run_folder_is_one_sentence(components, tmp_path):
+    (tmp_path / BACKBONE_FOLDER).mkdir()
+    (tmp_path / ADAPTER_FOLDER).mkdir()
+    (tmp_path / BANK_FOLDER).mkdir()
+    mark_run(tmp_path, VIDEO_ADAPTER_KIND, backbone="wan2.1")
+    with pytest.raises(EmostudioError, match="could not be loaded"):
+        EmotionVideoPipeline.from_run(tmp_path)
+    (tmp_path / "generation.json").write_text("{not json")
+    with pytest.raises(EmostudioError, match="unreadable"):
+        EmotionVideoPipeline.from_run(tmp_path)

@@ -66,8 +66,11 @@ class GenerationSettings:
         path = Path(folder) / GENERATION_FILE
         if not path.is_file():
             return cls()
-        values = json.loads(path.read_text(encoding="utf-8"))
-        return cls(**{k: v for k, v in values.items() if k in {f.name for f in dataclasses.fields(cls)}})
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**{k: v for k, v in values.items() if k in {f.name for f in dataclasses.fields(cls)}})
+        except (ValueError, TypeError, AttributeError, OSError) as error:
+            raise EmostudioError(f"{path} is unreadable ({error}); train the model again.") from error
 
     def write(self, folder: str | os.PathLike) -> Path:
         path = Path(folder) / GENERATION_FILE
@@ -138,12 +141,17 @@ class EmotionVideoPipeline(WanPipeline):
         source = Path(run_dir)
         record = check_run(source)
         backbone = source / BACKBONE_FOLDER if (source / BACKBONE_FOLDER).is_dir() else record.get("base_model")
-        pipe = cls.from_pretrained(str(backbone), torch_dtype=torch_dtype, **kwargs)
+        settings = GenerationSettings.read(source)
+        try:
+            pipe = cls.from_pretrained(str(backbone), torch_dtype=torch_dtype, **kwargs)
+            adapter = DecoupledCrossAttentionAdapter.from_pretrained(str(source / ADAPTER_FOLDER))
+            bank = EmotionBank.from_pretrained(str(source / BANK_FOLDER))
+        except (OSError, ValueError, KeyError) as error:
+            raise EmostudioError(f"The model in {source} could not be loaded ({str(error).splitlines()[0][:200]}); "
+                                 "train again or copy the whole folder.") from error
         load_lora(pipe.transformer, source / LORA_FOLDER)
-        adapter = DecoupledCrossAttentionAdapter.from_pretrained(str(source / ADAPTER_FOLDER))
-        bank = EmotionBank.from_pretrained(str(source / BANK_FOLDER))
         pipe.set_emotion_adapter(adapter, bank)
-        pipe.generation_settings = GenerationSettings.read(source)
+        pipe.generation_settings = settings
         return pipe
 
     def emotion_tokens(self, emotion: TimedTimeline | EmotionSpec | str | None, num_frames: int, fps: float,
