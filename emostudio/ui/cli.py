@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Tell INPUT (a video, whose sound is kept, or a still image, which becomes a clip with gentle camera "
         "motion) in an emotion: colour, light, texture and camera motion from the GradingHead. The emotion "
         "may change over time: '[calm] [fearful @4s] [sad:0.6 @9.5s]'."))
-    style.add_argument("input", help="a video (mp4, mov, mkv, webm, ...) or an image (jpg, png, webp, ...)")
+    style.add_argument("input", nargs="?", help="a video (mp4, mov, mkv, webm, ...) or an image (jpg, png, webp, "
+                       "...); not with --backend neural")
     style.add_argument("--emotion", "-e", default="neutral", help="an emotion as for 'speak', or a timeline of "
                        "tags with start times: '[happy] [sad @4s]'")
     style.add_argument("--intensity", "-i", type=float, default=None, help="overall intensity from 0 to 1 "
@@ -73,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "look (at the start) as a 3D LUT for Resolve, Premiere or FFmpeg")
     style.add_argument("--look", default=None, metavar="RUN_DIR", help="a look fitted by 'emostudio train grading' "
                        "(default: the published colour-emotion findings)")
+    style.add_argument("--backend", choices=["grading", "neural"], default="grading", help="grading: grade INPUT "
+                       "with FFmpeg filters (default); neural: generate --prompt with a Wan2.1 emotion adapter "
+                       "trained by 'emostudio train video-adapter' (needs --model)")
+    style.add_argument("--model", default=None, metavar="RUN_DIR", help="for --backend neural: the output folder of "
+                       "'emostudio train video-adapter'")
+    style.add_argument("--prompt", default=None, help="for --backend neural: what the clip shows")
+    style.add_argument("--emotion-scale", type=float, default=1.0, help="for --backend neural: strength of the "
+                       "emotion adapter, apart from the prompt's guidance (0: the base model; default 1)")
     style.add_argument("--output", "-o", default="styled.mp4", help="output .mp4 (default: styled.mp4)")
     style.set_defaults(handler=_style)
 
@@ -104,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model (runs the accelerate training script)",
                                 description="Train a model; the same script runs under 'accelerate launch -m "
                                 "emostudio.train.embedder'. Arguments after the model name go to the script.")
-    train.add_argument("model", choices=["embedder", "grading", "tts", "voice"])
+    train.add_argument("model", choices=["embedder", "grading", "tts", "voice", "video-adapter"])
     train.add_argument("arguments", nargs=argparse.REMAINDER)
     train.set_defaults(handler=_train)
 
@@ -207,6 +216,12 @@ def _style(args: argparse.Namespace) -> None:
     check_output_path(args.output, VIDEO_SUFFIXES)
     if args.intensity is not None and not 0.0 <= args.intensity <= 1.0:
         raise EmostudioError(f"Intensity {args.intensity:g} is out of range; give a number from 0 to 1.")
+    if args.backend == "neural":
+        return _style_neural(args)
+    if args.model or args.prompt:
+        raise EmostudioError("--model and --prompt are for --backend neural; add '--backend neural' or drop them.")
+    if not args.input:
+        raise EmostudioError("Give the footage or still to style (INPUT), or generate with --backend neural.")
     bar = tqdm(total=0, unit="frame", desc="Grading", file=sys.stderr, disable=None)
 
     def progress(done: int, total: int) -> None:
@@ -223,6 +238,31 @@ def _style(args: argparse.Namespace) -> None:
     print(f"Wrote {result.path} ({result.duration:.1f} s, {how}; emotion {result.timeline.describe()}).")
     if args.export_lut:
         print(f"Wrote {args.export_lut} (the look's colour as a 3D LUT).")
+
+
+def _style_neural(args: argparse.Namespace) -> None:
+    from ..generation.video.neural import as_timeline, check_run
+
+    if not args.model or not args.prompt:
+        raise EmostudioError("--backend neural needs --model RUN_DIR (from 'emostudio train video-adapter') and "
+                             "--prompt (what the clip shows).")
+    if args.input or args.look or args.export_lut:
+        raise EmostudioError("--backend neural generates from --prompt; drop INPUT, --look and --export-lut.")
+    if not 0.0 <= args.emotion_scale <= 10.0:
+        raise EmostudioError(f"Emotion scale {args.emotion_scale:g} is out of range; give a number from 0 to 10.")
+    if args.duration is not None and not 0.0 < args.duration <= 60.0:
+        raise EmostudioError(f"Duration {args.duration:g} is out of range; give 0 to 60 seconds.")
+    as_timeline(args.emotion)  # a bad emotion fails before the model loads
+    check_run(args.model)
+    from ..generation.video.neural import EmotionVideoPipeline, generate_clip
+
+    print("Loading the video model...", file=sys.stderr)
+    pipe = EmotionVideoPipeline.from_run(args.model)
+    result = generate_clip(pipe, args.prompt, args.emotion, args.output, intensity=args.intensity,
+                           emotion_scale=args.emotion_scale, seed=args.seed or 0, duration=args.duration,
+                           size=args.size)
+    height, width = result.frames.shape[1:3]
+    print(f"Wrote {result.path} ({result.duration:.1f} s, {width}x{height}; emotion {result.timeline.describe()}).")
 
 
 def _analyze(args: argparse.Namespace) -> None:
@@ -246,7 +286,7 @@ def _analyze(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     import importlib
 
-    script = importlib.import_module(f"..train.{args.model}", __package__)
+    script = importlib.import_module(f"..train.{args.model.replace('-', '_')}", __package__)
     if script.main(args.arguments) != 0:
         raise SystemExit(2)
 
