@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ...conditioning.controls import GRADING_CONTROLS, GradingControls, default_grading
 from ...conditioning.spec import EmotionSpec
 from ...conditioning.timeline import TimedTimeline, smooth_steps
 from ...errors import EmostudioError
@@ -36,7 +37,7 @@ from ..media import VIDEO_SUFFIXES, Provenance, VideoWriter, atomic_output, chec
 from ..provenance import sign, signing_credentials
 
 if TYPE_CHECKING:
-    from ...conditioning.heads import GradingControls, GradingHead
+    from ...conditioning.heads import GradingHead
 
 STILL_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 TRANSITION_S = 1.0
@@ -138,8 +139,6 @@ def _identity_hald(level: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=256)
 def _hald_for(colour: tuple[float, ...]) -> np.ndarray:
-    from ...conditioning.heads import GradingControls
-
     controls = GradingControls(*colour)
     identity = _identity_hald(CLUT_LEVEL)
     filters = colour_filters(controls)
@@ -223,20 +222,22 @@ class FootageGrader:
     """Turns an EmotionSpec or a TimedTimeline into per-frame looks and applies them to frames."""
 
     def __init__(self, head: GradingHead | None = None, bank=None) -> None:
-        from ...conditioning.bank import EmotionBank
-        from ...conditioning.heads import GradingHead
-
-        self.bank = bank or EmotionBank()
-        self.head = head or GradingHead(embedding_dim=self.bank.config.embedding_dim)
+        # Without a fitted look, the published grading table is the whole model: no torch to load.
+        self.bank = bank
+        self.head = head
 
     def looks(self, timeline: TimedTimeline) -> np.ndarray:
         """(S, C) grading controls, one row per timeline segment."""
-        embedding = self.bank.embed(list(timeline.specs))
-        return np.array([controls.as_list() for controls in self.head.grading(embedding)])
+        if self.head is None:
+            looks = default_grading(list(timeline.specs))
+        else:
+            from ...conditioning.bank import EmotionBank
+
+            bank = self.bank or EmotionBank(embedding_dim=self.head.config.embedding_dim)
+            looks = self.head.grading(bank.embed(list(timeline.specs)))
+        return np.array([controls.as_list() for controls in looks])
 
     def controls_at(self, timeline: TimedTimeline, looks: np.ndarray, seconds: float) -> GradingControls:
-        from ...conditioning.heads import GradingControls
-
         row = smooth_steps(np.array([seconds]), timeline.boundaries, looks, TRANSITION_S)[0]
         return GradingControls.from_vector(row)
 
@@ -383,8 +384,6 @@ def load_look(run_dir: str | os.PathLike) -> GradingHead:
 
 
 def _index(name: str) -> int:
-    from ...conditioning.heads import GRADING_CONTROLS
-
     return GRADING_CONTROLS.index(name)
 
 
