@@ -39,9 +39,10 @@ TALK_TEXT = ("Thank you all for coming today. I know the journey was long, and t
 
 COMMAND_IMPORTS = {
     "emotions": "import emostudio.ui.cli, emostudio.conditioning",
-    # speak loads the emotion bank and prosody head (torch, diffusers) when the voice is made
+    # speak with the default voice and prosody: the voice's runtime and PSOLA, no torch (older versions
+    # loaded the emotion bank and prosody head, torch and diffusers, when the voice was made)
     "speak": "import emostudio.ui.cli, emostudio.ui.studio, emostudio.generation.speech.piper, "
-             "emostudio.conditioning.heads",
+             "emostudio.conditioning.controls, onnxruntime, parselmouth",
     "talk": "import emostudio.ui.cli, emostudio.ui.studio, emostudio.generation.face.talking_head",
     "verify": "import emostudio.ui.cli, emostudio.generation.provenance, c2pa",
     "style": "import emostudio.ui.cli, emostudio.ui.studio, emostudio.generation.video.grading",

@@ -45,3 +45,19 @@ def test_the_emotion_core_does_not_import_diffusers(tmp_path: Path) -> None:
                              "EmotionBank(), ProsodyHead(), GradingHead(), DisentangledEmotionEmbedder()", tmp_path)
     assert "emostudio.conditioning.embedder" in modules and "torch" in modules
     assert not {"diffusers", "torch._dynamo", "transformers"} & modules
+
+
+def test_style_with_the_published_look_does_not_import_torch(tmp_path: Path) -> None:
+    import numpy as np
+
+    from emostudio.generation.media import VideoWriter
+
+    clip, output = tmp_path / "clip.mp4", tmp_path / "styled.mp4"
+    with VideoWriter(clip, 64, 48, 25) as video:
+        for index in range(12):
+            video.write(np.full((48, 64, 3), 40 + 10 * index, np.uint8))
+    modules = _modules_after(f"from emostudio.ui.cli import main\n"
+                             f"assert main(['style', {str(clip)!r}, '-e', 'happy', '-o', {str(output)!r}]) == 0",
+                             tmp_path)
+    assert output.exists() and "emostudio.generation.video.grading" in modules
+    assert not {"torch", "diffusers", "transformers", "mediapipe"} & modules
