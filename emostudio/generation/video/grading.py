@@ -9,11 +9,12 @@ The look has three parts, each done by a maintained library:
   exported look is exactly the one in the video. A timeline changes the CLUT frame by frame.
 - **texture** (vignette, grain, softness): FFmpeg's ``vignette``, ``noise`` and ``gblur``.
 - **camera motion** (shake, push-in or pull-out, drift), and resizing: one OpenCV affine warp per
-  frame, with sub-pixel precision, so slow zooms do not step.
+  frame and plane, with sub-pixel precision, so slow zooms do not step.
 
-Frames stream from decoder to encoder (memory stays flat however long the clip) and the sound is
-re-encoded alongside, in sync. At intensity 0 a video is copied untouched (the same packets); a
-still image becomes a clip with a gentle push-in.
+Frames stream from decoder to encoder as FFmpeg's yuv420p pictures (memory stays flat however long
+the clip) and the sound goes alongside, in sync: AAC copied as it is, anything else encoded as AAC.
+At intensity 0 a video is copied untouched (the same packets); a still image becomes a clip with a
+gentle push-in.
 """
 
 from __future__ import annotations
