@@ -15,11 +15,25 @@ To compare with another version, run it with that checkout first on PYTHONPATH.
 
 Where the time goes: ``python -X importtime -m emostudio.ui.cli speak ...`` (imports) and
 ``python -m cProfile -s cumtime -m emostudio.ui.cli speak ...`` (the rest).
+
+What those showed, and what was done (2-core machine):
+
+- importing was most of a cold ``speak``: the emotion core subclassed diffusers' ``ModelMixin``, and
+  ``import diffusers`` pulls in ``torch._dynamo`` (about 5 s); torch itself is about 1.4 s; the
+  prosody transform's one first-order low-pass imported ``scipy.signal`` (about 1.9 s). Now the
+  emotion core is plain torch modules that read and write diffusers' folder format
+  (``conditioning/pretrained.py``), the published prosody table is mixed with numpy when no fitted
+  head is given (no torch at all on the default path), and the low-pass is numpy;
+- loading the voice was onnxruntime's session initialisation, mostly graph optimisation (about
+  2 s, plus ``onnx`` to patch the graph). The patched, optimised graph is now cached under
+  ``$XDG_CACHE_HOME/emostudio/voices`` and loads in about 0.4 s without re-optimising;
+- what remains is numpy, onnxruntime and parselmouth imports, synthesis, PSOLA and signing.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,9 +53,10 @@ TALK_TEXT = ("Thank you all for coming today. I know the journey was long, and t
 
 COMMAND_IMPORTS = {
     "emotions": "import emostudio.ui.cli, emostudio.conditioning",
-    # speak loads the emotion bank and prosody head (torch, diffusers) when the voice is made
+    # speak with the default voice and prosody: the voice's runtime and PSOLA, no torch (older versions
+    # loaded the emotion bank and prosody head, torch and diffusers, when the voice was made)
     "speak": "import emostudio.ui.cli, emostudio.ui.studio, emostudio.generation.speech.piper, "
-             "emostudio.conditioning.heads",
+             "emostudio.conditioning.controls, onnxruntime, parselmouth",
     "talk": "import emostudio.ui.cli, emostudio.ui.studio, emostudio.generation.face.talking_head",
     "verify": "import emostudio.ui.cli, emostudio.generation.provenance, c2pa",
     "style": "import emostudio.ui.cli, emostudio.ui.studio, emostudio.generation.video.grading",
@@ -76,6 +91,14 @@ def seconds(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def timed(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, all threads) of a whole process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = seconds(command)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
 def cli(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "emostudio.ui.cli", *arguments]
 
@@ -107,11 +130,19 @@ def main() -> None:
     print(f"\ncold speak {SHORT!r}: emostudio {speak_s:.2f} s, plain onnxruntime Piper {plain_s:.2f} s, "
           f"ratio {speak_s / plain_s:.2f}")
 
-    paragraph = [seconds(cli("speak", PARAGRAPH, "--emotion", "calm", "-o", str(work / "paragraph.wav")))
-                 for _ in range(args.repeats)]
+    # Beside the wall-clock RTF (the target), CPU seconds (a busy machine inflates them far less) and plain
+    # Piper speaking the same paragraph, the floor that synthesis alone sets on this machine.
+    paragraph, paragraph_cpu, plain_paragraph = [], [], []
+    for _ in range(args.repeats):
+        wall, cpu = timed(cli("speak", PARAGRAPH, "--emotion", "calm", "-o", str(work / "paragraph.wav")))
+        paragraph.append(wall)
+        paragraph_cpu.append(cpu)
+        plain_paragraph.append(seconds([sys.executable, "-c", PLAIN_PIPER, PARAGRAPH, str(work / "plain_p.wav")]))
     spoken = soundfile.info(str(work / "paragraph.wav")).duration
     print(f"paragraph ({spoken:.1f} s of speech): {statistics.median(paragraph):.2f} s, whole-process RTF "
-          f"{statistics.median(paragraph) / spoken:.2f}")
+          f"{statistics.median(paragraph) / spoken:.2f} (CPU {statistics.median(paragraph_cpu) / spoken:.2f}); "
+          f"plain onnxruntime Piper {statistics.median(plain_paragraph):.2f} s, RTF "
+          f"{statistics.median(plain_paragraph) / soundfile.info(str(work / 'plain_p.wav')).duration:.2f}")
 
     talking = [seconds(cli("talk", "--text", TALK_TEXT, "--emotion", "happy", "--seed", "0", "-o",
                            str(work / "talk.mp4"))) for _ in range(args.talk_repeats)]

@@ -14,10 +14,10 @@ _LAZY = {
     "EmotionBank": ".bank",
     "EmotionEmbedding": ".bank",
     "ProsodyHead": ".heads",
-    "ProsodyControls": ".heads",
+    "ProsodyControls": ".controls",
     "ExpressionHead": ".heads",
     "GradingHead": ".heads",
-    "GradingControls": ".heads",
+    "GradingControls": ".controls",
     "DescriptionResolver": ".describe",
 }
 

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from diffusers import ConfigMixin, ModelMixin
-from diffusers.configuration_utils import register_to_config
 from torch import nn
 
+from .pretrained import PretrainedModule, register_to_config
 from .spec import EmotionSpec
 from .taxonomy import CATEGORIES, CATEGORY_VAD
 
@@ -46,7 +45,7 @@ class EmotionEmbedding:
         return self.vector.shape[0]
 
 
-class EmotionBank(ModelMixin, ConfigMixin):
+class EmotionBank(PretrainedModule):
     config_name = "emotion_bank_config.json"
 
     @register_to_config
@@ -107,7 +106,6 @@ class EmotionBank(ModelMixin, ConfigMixin):
         weights = torch.tensor(np.stack([[spec.weights.get(name, 0.0) for name in self.categories]
                                          for spec in specs]), dtype=torch.float32)
         intensity = torch.tensor([spec.intensity for spec in specs], dtype=torch.float32)
-        # The buffer's device, not ModelMixin.device: that property imports accelerate (a second on first use).
         device = self.prototype_mean.device
         return weights.to(device), intensity.to(device)
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from diffusers import ConfigMixin, ModelMixin
-from diffusers.configuration_utils import register_to_config
 from torch import nn
+
+from .pretrained import PretrainedModule, register_to_config
 
 SAMPLE_RATE = 16000
 N_MELS = 64
@@ -127,7 +127,7 @@ class EmbedderOutput:
     identity_logits: torch.Tensor | None  # (B, identities) through gradient reversal, when trained
 
 
-class DisentangledEmotionEmbedder(ModelMixin, ConfigMixin):
+class DisentangledEmotionEmbedder(PretrainedModule):
     config_name = "emotion_embedder_config.json"
 
     @register_to_config

@@ -4,102 +4,25 @@ Every head is a per-category table of controls (trainable) plus a zero-initialis
 the embedding vector; the output is ``neutral + intensity * (weights @ table - neutral + residual)``
 so mixtures interpolate and intensity 0 is exactly neutral.
 
-ProsodyHead gives speech prosody. Its default table reproduces the prosodic correlates of vocal
-emotion reviewed by
-
-    Murray, I. R. & Arnott, J. L. (1993). Toward the simulation of emotion in synthetic speech:
-    a review of the literature on human vocal emotion. JASA 93(2), 1097-1108.
-
-for the direction of each change (pitch average, pitch range, speech rate, intensity, voice
-quality), with magnitudes in the range of the rule sets collected by
-
-    Schröder, M. (2001). Emotional speech synthesis: a review. Proc. Eurospeech 2001, 561-564.
-
-Surprise and contempt are not in Murray & Arnott; surprise follows the high-pitch, wide-range,
-loud pattern Schröder's review lists for it, contempt the low-pitch, slow, quiet pattern of
-Banse & Scherer (1996, JPSP 70(3)). All controls live in units where mixing is linear (semitones,
-decibels, log2 factors), so a mixture interpolates, and intensity scales the displacement from
-neutral, so intensity 0 is exactly neutral. The table is a parameter: it can be fitted to data.
+Their default tables, with the findings they reproduce, are in ``controls`` (prosody and grading,
+torch-free so the default path of a generator needs no torch) and below (expression).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import torch
-from diffusers import ConfigMixin, ModelMixin
-from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from .bank import EmotionEmbedding
+from .controls import (DEFAULT_GRADING_TABLE, DEFAULT_PROSODY_TABLE, GRADING_CONTROLS,  # noqa: F401 (public names)
+                       NON_NEGATIVE_GRADING_INDICES, PROSODY_CONTROLS, GradingControls, ProsodyControls)
+from .pretrained import PretrainedModule, register_to_config
 from .taxonomy import CATEGORIES
 
-PROSODY_CONTROLS: tuple[str, ...] = (
-    "f0_shift_semitones",  # pitch level
-    "f0_range_log2",       # pitch excursion around the speaker's median, log2 factor
-    "tempo_log2",          # speech rate, log2 factor (+ = faster)
-    "loudness_db",         # level
-    "tilt_db",             # high-frequency emphasis above ~1 kHz (+ = tense/bright, - = soft/lax)
-    "pause_log2",          # pause length between phrases, log2 factor
-    "variability_log2",    # the voice's own noise scales: irregularity of timing and voicing
-)
 
-# One row per category, columns as PROSODY_CONTROLS; values at intensity 1.
-DEFAULT_PROSODY_TABLE: dict[str, tuple[float, ...]] = {
-    #              f0 st  range  tempo  dB    tilt  pause  var
-    "neutral":   (0.0,   0.00,  0.00,  0.0,  0.0,  0.00,  0.00),
-    "happy":     (3.5,   0.60,  0.12,  3.0,  2.0, -0.25,  0.20),
-    "sad":       (-2.0, -0.60, -0.25, -4.0, -4.0,  0.50, -0.30),
-    "angry":     (3.0,   0.70,  0.15,  5.0,  5.0, -0.30,  0.20),
-    "fearful":   (5.0,   0.45,  0.30,  0.0,  1.0, -0.15,  0.50),
-    "disgusted": (-3.0,  0.15, -0.35, -2.0, -1.0,  0.35,  0.00),
-    "surprised": (5.0,   0.85,  0.15,  3.0,  2.0,  0.00,  0.20),
-    "contempt":  (-2.0, -0.15, -0.20, -1.5, -1.0,  0.25, -0.10),
-}
-
-
-@dataclass(frozen=True)
-class ProsodyControls:
-    """Prosody controls in linear-mixing units; the properties give the factors generators apply."""
-
-    f0_shift_semitones: float = 0.0
-    f0_range_log2: float = 0.0
-    tempo_log2: float = 0.0
-    loudness_db: float = 0.0
-    tilt_db: float = 0.0
-    pause_log2: float = 0.0
-    variability_log2: float = 0.0
-
-    @classmethod
-    def from_vector(cls, values: torch.Tensor | list[float]) -> ProsodyControls:
-        return cls(*(float(v) for v in values))
-
-    def as_list(self) -> list[float]:
-        return [getattr(self, name) for name in PROSODY_CONTROLS]
-
-    @property
-    def f0_factor(self) -> float:
-        return 2.0 ** (self.f0_shift_semitones / 12.0)
-
-    @property
-    def f0_range_factor(self) -> float:
-        return 2.0**self.f0_range_log2
-
-    @property
-    def tempo_factor(self) -> float:
-        return 2.0**self.tempo_log2
-
-    @property
-    def pause_factor(self) -> float:
-        return 2.0**self.pause_log2
-
-    @property
-    def variability_factor(self) -> float:
-        return 2.0**self.variability_log2
-
-
-class CategoryTableHead(ModelMixin, ConfigMixin):
+class CategoryTableHead(PretrainedModule):
     """Shared machinery of the heads: category table, residual, intensity scaling."""
 
     def _build(self, table: list[tuple[float, ...]], embedding_dim: int, hidden_dim: int) -> None:
@@ -185,117 +108,6 @@ class ExpressionHead(CategoryTableHead):
 
 # -- grading ---------------------------------------------------------------------------------------
 
-GRADING_CONTROLS: tuple[str, ...] = (
-    "exposure_ev",        # overall brightness, photographic stops
-    "contrast",           # + steeper tone curve, - flatter; fraction of the tonal range moved at each end
-    "saturation_log2",    # colourfulness, log2 factor
-    "warmth",             # colour temperature: + warmer (amber), - cooler (blue), in units of ~1500 K
-    "tint",               # + magenta, - green
-    "shadows",            # + lifted (faded) blacks, - crushed blacks; fraction of the range
-    "highlights",         # + brighter whites, - rolled-off whites; fraction of the range
-    "vignette",           # darkening of the corners, 0..1
-    "grain",              # film grain, 0..1
-    "softness",           # blur, 0..1 (1 = a soft-focus look)
-    "shake",              # hand-held shake amplitude, fraction of the frame's short side
-    "shake_hz",           # how fast the shake moves, Hz (a control of the shake, not an effect alone)
-    "push_in",            # slow zoom: + push in, - pull out; log2 scale change per 10 s
-    "drift",              # slow sideways travel, fraction of the frame's width per 10 s
-)
-
-# Colour and tone of the look are linear in the category's valence-arousal-dominance point (the
-# coordinates in taxonomy.CATEGORY_VAD), with signs and relative sizes from:
-#
-#   Valdez, P. & Mehrabian, A. (1994). Effects of color on emotions. J. Exp. Psychol. Gen. 123(4),
-#   394-409: pleasure rises with brightness and saturation; arousal rises with saturation and falls
-#   with brightness; dominance rises with saturation and falls with brightness.
-#   Yang, J. et al. (2023). EmoSet: a large-scale visual emotion dataset. ICCV: positive images are
-#   brighter and more colourful; high-arousal images more colourful but darker.
-#   EmoVid (2025, emotion-labelled video): the same valence and arousal trends hold for film and
-#   short-form video; negative, high-arousal clips carry more camera shake and closer framing.
-#
-# Warmth follows valence (warm amber for pleasant, cool blue for unpleasant scenes, the colour
-# grading convention the same datasets show), grain and vignette follow negative, aroused affect,
-# softness follows low arousal, and camera energy follows arousal. The coefficients set the look at
-# intensity 1; they are the defaults of a trainable table.
-_GRADING_FROM_VAD: dict[str, tuple[float, float, float]] = {
-    #                valence arousal dominance
-    "exposure_ev":   (0.45, -0.25, -0.15),
-    "contrast":      (0.00, 0.10, 0.06),
-    "saturation_log2": (0.45, 0.30, 0.10),
-    "warmth":        (0.80, 0.15, 0.00),
-    "tint":          (0.00, 0.00, 0.00),
-    "shadows":       (0.04, -0.03, 0.00),
-    "highlights":    (0.05, 0.00, 0.00),
-    "vignette":      (-0.35, 0.20, 0.00),
-    "grain":         (-0.25, 0.25, 0.00),
-    "softness":      (0.10, -0.35, 0.00),
-    "shake":         (-0.004, 0.010, 0.00),
-    "shake_hz":      (0.00, 0.00, 0.00),
-    "push_in":       (0.00, 0.25, 0.15),
-    "drift":         (0.00, 0.00, 0.00),
-}
-# What the VAD map cannot say: disgust's sickly green cast, sadness's slow drift and pull-out, and
-# the base rate of a shake (its frequency rises with arousal from a calm 0.5 Hz).
-_GRADING_EXTRA: dict[str, dict[str, float]] = {
-    "disgusted": {"tint": -0.35},
-    "sad": {"drift": 0.05, "push_in": -0.15},
-    "fearful": {"shake_hz": 2.5},
-    "angry": {"shake_hz": 2.0},
-    "surprised": {"shake_hz": 1.5},
-}
-_NON_NEGATIVE_GRADING = ("vignette", "grain", "softness", "shake", "shake_hz")
-
-
-def _default_grading_row(name: str) -> tuple[float, ...]:
-    from .taxonomy import CATEGORY_VAD
-
-    vad = CATEGORY_VAD[name]
-    row = {control: sum(c * v for c, v in zip(coefficients, vad)) for control, coefficients in _GRADING_FROM_VAD.items()}
-    row.update(_GRADING_EXTRA.get(name, {}))
-    for control in _NON_NEGATIVE_GRADING:
-        row[control] = max(row[control], 0.0)
-    return tuple(round(row[control], 4) for control in GRADING_CONTROLS)
-
-
-DEFAULT_GRADING_TABLE: dict[str, tuple[float, ...]] = {name: _default_grading_row(name) for name in CATEGORIES}
-
-
-@dataclass(frozen=True)
-class GradingControls:
-    """A look: colour, tone, texture and camera motion, in linear-mixing units (all 0 = untouched)."""
-
-    exposure_ev: float = 0.0
-    contrast: float = 0.0
-    saturation_log2: float = 0.0
-    warmth: float = 0.0
-    tint: float = 0.0
-    shadows: float = 0.0
-    highlights: float = 0.0
-    vignette: float = 0.0
-    grain: float = 0.0
-    softness: float = 0.0
-    shake: float = 0.0
-    shake_hz: float = 0.0
-    push_in: float = 0.0
-    drift: float = 0.0
-
-    @classmethod
-    def from_vector(cls, values) -> GradingControls:
-        return cls(*(float(v) for v in values))
-
-    def as_list(self) -> list[float]:
-        return [getattr(self, name) for name in GRADING_CONTROLS]
-
-    @property
-    def is_identity(self) -> bool:
-        return all(abs(value) < 1e-6 for value in self.as_list())
-
-    @property
-    def colour(self) -> tuple[float, ...]:
-        """The controls a colour lookup table can hold (per-pixel, position-independent)."""
-        return (self.exposure_ev, self.contrast, self.saturation_log2, self.warmth, self.tint, self.shadows,
-                self.highlights)
-
 
 class GradingHead(CategoryTableHead):
     """Emotion embedding -> grading controls for footage (published colour-emotion findings, trainable)."""
@@ -311,6 +123,5 @@ class GradingHead(CategoryTableHead):
     def grading(self, embedding: EmotionEmbedding) -> list[GradingControls]:
         with torch.no_grad():
             rows = self(embedding)
-            nonneg = [GRADING_CONTROLS.index(name) for name in _NON_NEGATIVE_GRADING]
-            rows[:, nonneg] = rows[:, nonneg].clamp(min=0.0)
+            rows[:, NON_NEGATIVE_GRADING_INDICES] = rows[:, NON_NEGATIVE_GRADING_INDICES].clamp(min=0.0)
             return [GradingControls.from_vector(row) for row in rows]

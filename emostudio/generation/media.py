@@ -346,8 +346,21 @@ class VideoWriter:
         # BT.709 matrix, tagged below on the stream, so players and read_video_frames agree on colour.
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(
             format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
-        picture.pts = self._frames
+        self.write_picture(picture)
+
+    def write_picture(self, picture: av.VideoFrame) -> None:
+        """Encode one picture already in the stream's format: yuv420p, BT.709, limited range, its size."""
+        import av
+
+        if self._container is None:
+            raise EmostudioError("VideoWriter.write_picture was called outside its with block; open the writer "
+                                 "with 'with VideoWriter(...) as video:' first.")
+        if (picture.format.name, picture.width, picture.height) != ("yuv420p", self.width, self.height):
+            raise EmostudioError(f"Pictures must be yuv420p at {self.width}x{self.height}, not {picture.format.name} "
+                                 f"at {picture.width}x{picture.height}; use write() for RGB frames.")
         assert self._video is not None
+        picture.pts = self._frames
+        picture.time_base = 1 / self.fps  # frame numbers, whatever time base the picture came with
         try:
             self._container.mux(self._video.encode(picture))
             self._frames += 1
@@ -372,6 +385,7 @@ class VideoWriter:
         video.width, video.height, video.pix_fmt = self.width, self.height, "yuv420p"
         video.options = {"preset": "veryfast", "crf": "20"}
         context = video.codec_context
+        context.thread_type = "FRAME"  # x264's frame threads, as the ffmpeg command line encodes (PyAV asks slices)
         context.colorspace = context.color_primaries = context.color_trc = 1  # AVCOL_*_BT709
         context.color_range = 1  # AVCOL_RANGE_MPEG (limited range, what players expect)
         self._video = video
@@ -443,14 +457,15 @@ class VideoWriter:
 class _SoundPassage:
     """Streams another file's sound track into a writer as AAC, in step with the frames written.
 
-    Packets are decoded and re-encoded as the video advances, so memory stays flat however long
-    the clip. The sound keeps its timing relative to the source's picture, and is cut where the new
-    video ends.
+    AAC sound is copied packet by packet; any other codec is decoded and encoded as AAC as the video
+    advances. Either way memory stays flat however long the clip, the sound keeps its timing relative
+    to the source's picture, and it is cut where the new video ends.
     """
 
     def __init__(self, source: Path) -> None:
         self.source = source
         self.sent = 0  # samples encoded so far
+        self.packets: Iterator[av.Packet] | None = None  # set when the sound is copied, not encoded
 
     def open(self, output: av.container.OutputContainer) -> None:
         import av
@@ -458,6 +473,15 @@ class _SoundPassage:
         self.input = av.open(str(self.source))
         stream = self.input.streams.audio[0]
         video = self.input.streams.video[0] if self.input.streams.video else None
+        if stream.codec_context.name == "aac":
+            start = video.start_time * video.time_base if video is not None and video.start_time is not None else 0
+            self.output = output
+            self.stream = output.add_stream_from_template(stream)
+            self.time_base = stream.time_base
+            self.shift = round(start / stream.time_base)  # the picture's start is time 0 of the new video
+            self.packets = (packet for packet in self.input.demux(stream) if packet.pts is not None)
+            self.waiting: av.Packet | None = None
+            return
         rates = av.codec.Codec("aac", "w").audio_rates or ()
         self.rate = stream.codec_context.sample_rate if stream.codec_context.sample_rate in rates else _AAC_FALLBACK_RATE
         layout = "mono" if stream.codec_context.layout.nb_channels == 1 else "stereo"
@@ -475,6 +499,9 @@ class _SoundPassage:
     def send_until(self, seconds: float) -> None:
         import av
 
+        if self.packets is not None:
+            self._copy_until(seconds)
+            return
         until = round(seconds * self.rate)
         while self.sent < until:
             if not self.pending:
@@ -514,9 +541,34 @@ class _SoundPassage:
         out.sample_rate = self.rate
         return [out]
 
+    def _copy_until(self, seconds: float) -> None:
+        """Copy the packets that start before ``seconds`` (of the new video)."""
+        import av
+
+        assert self.packets is not None
+        while True:
+            if self.waiting is None:
+                try:
+                    self.waiting = next(self.packets, None)
+                except (av.FFmpegError, OSError) as error:  # damaged or truncated sound
+                    raise _unreadable_video(self.source, error) from error
+                if self.waiting is None:
+                    return
+            packet = self.waiting
+            start = packet.pts - self.shift
+            if float(start * self.time_base) >= seconds:
+                return
+            self.waiting = None
+            if start + packet.duration < 0:  # sound from before the picture starts
+                continue
+            packet.pts, packet.dts = start, packet.dts - self.shift if packet.dts is not None else None
+            packet.stream = self.stream
+            self.output.mux(packet)
+
     def finish(self, duration: float) -> None:
         self.send_until(duration)
-        self.output.mux(self.stream.encode(None))
+        if self.packets is None:
+            self.output.mux(self.stream.encode(None))
         self.close()
 
     def close(self) -> None:
@@ -584,19 +636,28 @@ def read_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
 
     A missing or unreadable file is refused at the call, before the first frame is asked for.
     """
-    source, container = _open_video(path)
+    return (picture.to_ndarray(format="rgb24") for picture in decode_video(path))
 
-    def frames() -> Iterator[np.ndarray]:
+
+def decode_video(path: str | os.PathLike) -> Iterator[av.VideoFrame]:
+    """The decoded pictures of a video's first video track, in the file's own pixel format and colours.
+
+    A missing or unreadable file is refused at the call, before the first picture is asked for.
+    """
+    source, container = _open_video(path)
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"  # frame and slice threads, as the ffmpeg command line decodes
+
+    def pictures() -> Iterator[av.VideoFrame]:
         import av
 
         with container:
             try:
-                for frame in container.decode(container.streams.video[0]):
-                    yield frame.to_ndarray(format="rgb24")
+                yield from container.decode(stream)
             except (av.FFmpegError, OSError) as error:  # a truncated or damaged file fails part-way
                 raise _unreadable_video(source, error) from error
 
-    return frames()
+    return pictures()
 
 
 def _open_video(path: str | os.PathLike) -> tuple[Path, av.container.InputContainer]:

@@ -429,8 +429,8 @@ class Handlers:
 def build_app(studio: Studio | None = None) -> gr.Blocks:
     """The five-tab app on ``studio`` (a new one by default), queued for one CPU job at a time."""
     # Gradio runs handlers in threads, and diffusers' lazy module loading is not thread-safe: load the
-    # emotion core (which subclasses diffusers' ModelMixin) once here, before any handler can race.
-    from ..conditioning import bank, heads  # noqa: F401
+    # neural adapters (which subclass diffusers' ModelMixin) once here, before any handler can race.
+    from ..conditioning import adapters, bank, heads  # noqa: F401
 
     handlers = Handlers(studio or Studio())
     # Gradio's concurrency limit is per event listener; one shared id makes it one job at a time overall.

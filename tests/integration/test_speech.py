@@ -171,3 +171,48 @@ def test_spec_objects_are_accepted(backend):
     spec = EmotionSpec.parse("happy:0.5+surprised:0.5")
     result = backend.speak("Mixtures work too.", spec, seed=0)
     assert result.segments[0].spec == spec
+
+
+def test_optimised_voice_graph_is_cached_and_rebuilt(tmp_path, monkeypatch):
+    """The patched, optimised graph is kept under $XDG_CACHE_HOME and speaks as the fresh one does."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from emostudio.generation.speech.piper import default_voice_path, voice_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    voice_path = tmp_path / "voice.onnx"
+    shutil.copyfile(default_voice_path(), voice_path)
+    shutil.copyfile(default_voice_path().with_name(default_voice_path().name + ".json"), tmp_path / "voice.onnx.json")
+    assert voice_cache_dir() == tmp_path / "cache" / "emostudio" / "voices"
+
+    def take(voice: PiperVoice) -> np.ndarray:
+        ids, _ = voice.phoneme_ids(voice.phonemizer.sentences("Cached voices speak alike.")[0].phonemes)
+        return voice.run(ids, voice.length_scale, voice.noise_scale, voice.noise_w, seed=5).audio
+
+    fresh = PiperVoice(voice_path)
+    assert fresh.has_durations
+    cached_files = list(voice_cache_dir().iterdir())
+    assert len(cached_files) == 1 and cached_files[0].suffix == ".onnx"
+    cached = PiperVoice(voice_path)
+    assert cached.has_durations
+    np.testing.assert_allclose(take(cached), take(fresh), atol=1e-5)
+
+    # Loading from the cache skips patching the graph, so the onnx library is not even imported.
+    check = ("import sys; from emostudio.generation.speech.piper import PiperVoice; "
+             f"PiperVoice({str(voice_path)!r}); print('onnx' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+    cached_files[0].write_bytes(b"damaged" * 1000)
+    repaired = PiperVoice(voice_path)
+    np.testing.assert_allclose(take(repaired), take(fresh), atol=1e-5)
+    assert cached_files[0].stat().st_size > 1_000_000
+
+    later = voice_path.stat().st_mtime_ns + 5_000_000_000
+    os.utime(voice_path, ns=(later, later))  # the voice changed: its graph is built again, the stale one removed
+    PiperVoice(voice_path)
+    rebuilt = list(voice_cache_dir().iterdir())
+    assert len(rebuilt) == 1 and rebuilt[0] != cached_files[0]

@@ -69,6 +69,44 @@ def test_sound_is_kept_in_sync(footage, grader, tmp_path):
     assert click == pytest.approx(CLICK_AT, abs=0.03)
 
 
+def _sound_packets(path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]
+
+
+def test_aac_sound_is_copied_not_encoded_again(footage, grader, tmp_path):
+    out = grader.style(footage, tmp_path / "sad.mp4", "sad", seed=0)
+    source, kept = _sound_packets(footage), _sound_packets(out.path)
+    assert len(kept) >= len(source) - 1 and kept == source[:len(kept)]
+
+
+def test_other_sound_is_encoded_as_aac_in_sync(footage, grader, tmp_path):
+    """Footage whose sound MP4 cannot take as it is (here MP3 in Matroska) gets AAC, still in sync."""
+    source = tmp_path / "mp3.mkv"
+    t = np.arange(int(SECONDS * RATE)) / RATE
+    sound = (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    sound[int(CLICK_AT * RATE):int((CLICK_AT + 0.03) * RATE)] = 0.9
+    with av.open(str(footage)) as given, av.open(str(source), "w") as made:
+        video = made.add_stream_from_template(given.streams.video[0])
+        audio = made.add_stream("libmp3lame", rate=RATE)
+        audio.layout = "mono"
+        for packet in given.demux(given.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = video
+                made.mux(packet)
+        for start in range(0, len(sound), 1152):
+            frame = av.AudioFrame.from_ndarray(sound[None, start:start + 1152], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = RATE, start
+            made.mux(audio.encode(frame))
+        made.mux(audio.encode(None))
+    out = grader.style(source, tmp_path / "from_mp3.mp4", "happy", seed=0)
+    with av.open(str(out.path)) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
+    heard, rate = read_audio(out.path)
+    body = np.abs(heard[int(0.3 * rate):])
+    assert 0.3 + np.argmax(body > 0.6) / rate == pytest.approx(CLICK_AT, abs=0.04)
+
+
 def test_intensity_zero_copies_the_video_untouched(footage, grader, tmp_path):
     out = grader.style(footage, tmp_path / "same.mp4", "angry", intensity=0.0)
     assert out.copied

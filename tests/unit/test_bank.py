@@ -204,3 +204,25 @@ def test_points_the_bank_made_read_back_as_their_emotion(text: str) -> None:
     assert bank.categories[int(embedding.weights[0].argmax())] == spec.dominant()
     expected = 0.0 if spec.is_neutral else spec.intensity
     assert float(embedding.intensity[0]) == pytest.approx(expected, abs=0.1)
+
+
+def test_bundled_embedder_saved_by_diffusers_loads_as_it_was_saved(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from emostudio.conditioning.embedder import DisentangledEmotionEmbedder
+    from emostudio.generation.analysis import default_model_dir
+
+    for kind, folder in ((EmotionBank, "bank"), (DisentangledEmotionEmbedder, "embedder")):
+        saved_dir = default_model_dir() / folder
+        config = json.loads((saved_dir / kind.config_name).read_text())
+        assert "_diffusers_version" in config  # written by diffusers' ModelMixin
+        model = kind.from_pretrained(saved_dir)
+        assert not model.training
+        weights = load_file(saved_dir / "diffusion_pytorch_model.safetensors")
+        assert weights.keys() == model.state_dict().keys()
+        for name, tensor in weights.items():
+            assert torch.equal(model.state_dict()[name], tensor), name
+        model.save_pretrained(tmp_path / folder)
+        written = json.loads((tmp_path / folder / kind.config_name).read_text())
+        assert {k: v for k, v in written.items() if not k.startswith("_")} == \
+            {k: v for k, v in config.items() if not k.startswith("_")}

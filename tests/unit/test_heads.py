@@ -161,3 +161,61 @@ def test_a_gradient_step_moves_the_output_toward_a_target(bank: EmotionBank) -> 
     optimizer.step()
     after = torch.nn.functional.mse_loss(head(embedding), target)
     assert after.item() < before.item()
+
+
+@pytest.mark.parametrize("intensity", [None, 0.0, 0.35, 1.0])
+def test_default_tables_give_what_untrained_heads_give(bank: EmotionBank, intensity: float | None) -> None:
+    """The torch-free defaults the speech and footage paths use are the untrained heads, number for number."""
+    from emostudio.conditioning.controls import default_grading, default_prosody
+    from emostudio.conditioning.heads import GradingHead
+
+    specs = [EmotionSpec.parse(text) for text in MIXTURES]
+    if intensity is not None:
+        specs = [spec.with_intensity(intensity) for spec in specs]
+    embedding = _embed(bank, MIXTURES, intensity)
+    for defaults, learned in ((default_prosody(specs), ProsodyHead().controls(embedding)),
+                              (default_grading(specs), GradingHead().grading(embedding))):
+        assert len(defaults) == len(learned) == len(specs)
+        torch.testing.assert_close(torch.tensor([c.as_list() for c in defaults], dtype=torch.float32),
+                                   torch.tensor([c.as_list() for c in learned], dtype=torch.float32),
+                                   atol=1e-5, rtol=1e-5)
+    assert any(control != ProsodyControls() for control in default_prosody(specs)) == (intensity != 0.0)
+
+
+def test_folders_are_interchangeable_with_diffusers_models(tmp_path: Path) -> None:
+    """Heads save the files diffusers' ModelMixin saves, and each loads the other's folders."""
+    from diffusers import ConfigMixin, ModelMixin
+    from diffusers.configuration_utils import register_to_config
+
+    from emostudio.conditioning.heads import CategoryTableHead
+
+    class DiffusersProsodyHead(ModelMixin, ConfigMixin):
+        config_name = ProsodyHead.config_name
+
+        @register_to_config
+        def __init__(self, categories: tuple[str, ...] = CATEGORIES, embedding_dim: int = 64,
+                     hidden_dim: int = 64) -> None:
+            super().__init__()
+            CategoryTableHead._build(self, [DEFAULT_PROSODY_TABLE[name] for name in categories], embedding_dim,
+                                     hidden_dim)
+
+    ours = ProsodyHead(hidden_dim=16)
+    with torch.no_grad():
+        ours.table.add_(0.25)
+    ours.save_pretrained(tmp_path / "ours")
+    theirs = DiffusersProsodyHead(hidden_dim=16)
+    theirs.save_pretrained(tmp_path / "theirs")
+    assert {p.name for p in (tmp_path / "ours").iterdir()} == {p.name for p in (tmp_path / "theirs").iterdir()}
+
+    read_by_diffusers = DiffusersProsodyHead.from_pretrained(tmp_path / "ours")
+    assert read_by_diffusers.config.hidden_dim == 16
+    assert torch.equal(read_by_diffusers.table, ours.table)
+    read_by_us = ProsodyHead.from_pretrained(tmp_path / "theirs")
+    assert read_by_us.config.hidden_dim == 16 and not read_by_us.training
+    for name, tensor in theirs.state_dict().items():
+        assert torch.equal(read_by_us.state_dict()[name], tensor), name
+
+
+def test_loading_a_folder_without_a_head_says_so(tmp_path: Path) -> None:
+    with pytest.raises(OSError, match="does not exist"):
+        ProsodyHead.from_pretrained(tmp_path)

@@ -9,8 +9,11 @@ smooth curves across segments.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import json
+import os
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ...conditioning import EmotionSpec, Timeline
+from ...conditioning.controls import ProsodyControls, default_prosody
 from ...conditioning.timeline import smooth_steps
 from ...errors import EmostudioError
 from .base import SegmentTiming, SpeechBackend, SpeechResult, Timing
@@ -31,6 +35,7 @@ TRANSITION_S = 0.35
 STRESS_MARKS = "ˈˌ"
 LENGTH_MARKS = "ːˑ"
 OUTPUT_GAIN = 0.5  # -6 dB of headroom so louder emotions are not clipped
+GRAPH_PATCH_REVISION = 1  # part of a cached graph's name: raise it when the patch changes, so caches are rebuilt
 
 
 def default_voice_path() -> Path:
@@ -117,9 +122,89 @@ class PiperVoice:
         return VoiceOutput(audio, frames * hop, float(reference))
 
 
+def voice_cache_dir() -> Path:
+    """Where optimised voice graphs are kept: ``$XDG_CACHE_HOME/emostudio/voices`` (``~/.cache`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "emostudio" / "voices"
+
+
 def _load_session(model_path: Path, threads: int | None):
-    import onnx
+    """The voice's onnxruntime session (graph patched for durations and seeded noise) and whether it has durations.
+
+    Patching and optimising the graph takes most of a voice's load time, so the optimised graph is
+    kept in the cache and loaded as it is next time (several times faster). The cached file is named
+    after the voice file's path, size and modification time and the onnxruntime version, so a changed
+    voice or runtime gets a new one; a damaged one is rebuilt.
+    """
     import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    cached = _cached_graph_path(model_path, onnxruntime.__version__)
+    if cached is not None and cached.is_file():
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL  # done when cached
+        try:
+            session = onnxruntime.InferenceSession(str(cached), options, providers=["CPUExecutionProvider"])
+            has_durations = _has_durations(session)
+            if has_durations is not None:
+                return session, has_durations
+        except Exception:  # onnxruntime raises several types for a damaged file: rebuild it below
+            pass
+        cached.unlink(missing_ok=True)
+    graph = _patched_graph(model_path)
+    # Basic and extended optimisations only: the level above them writes hardware-specific graphs.
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    temporary = None
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            temporary = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+            options.optimized_model_filepath = str(temporary)
+        except OSError:  # an unwritable cache only costs time
+            temporary = None
+    try:
+        session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+    except Exception as error:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+        raise EmostudioError(f"onnxruntime could not load the voice {model_path} ({type(error).__name__}); "
+                             "pass a Piper voice exported for onnxruntime.") from error
+    if temporary is not None:
+        with contextlib.suppress(OSError):
+            os.replace(temporary, cached)  # whole or not at all, so another process never reads half a file
+            for stale in cached.parent.glob(f"{_cache_stem(model_path)}-*.onnx"):  # older versions of this voice
+                if stale != cached:
+                    stale.unlink(missing_ok=True)
+    return session, bool(_has_durations(session))
+
+
+def _cached_graph_path(model_path: Path, runtime_version: str) -> Path | None:
+    try:
+        stat = model_path.stat()
+    except OSError:
+        return None
+    key = f"{model_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{runtime_version}|{GRAPH_PATCH_REVISION}"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+    return voice_cache_dir() / f"{_cache_stem(model_path)}-{digest}.onnx"
+
+
+def _cache_stem(model_path: Path) -> str:
+    return model_path.name.removesuffix(".onnx")
+
+
+def _has_durations(session) -> bool | None:
+    """Whether a session of a patched graph outputs the phoneme durations; None if it is not a patched graph."""
+    inputs = {i.name for i in session.get_inputs()}
+    outputs = [o.name for o in session.get_outputs()]
+    if {"input", "input_lengths", "scales"} - inputs:
+        return None
+    return outputs[1:] == list(DURATION_TENSORS)
+
+
+def _patched_graph(model_path: Path) -> bytes:
+    """The voice's graph with seeded noise and, where the export allows, the durations as extra outputs."""
+    import onnx
 
     try:
         model = onnx.load(str(model_path))
@@ -128,20 +213,10 @@ def _load_session(model_path: Path, threads: int | None):
                              "voice again or pass another --voice.") from error
     _make_noise_seedable(model)
     produced = {output for node in model.graph.node for output in node.output}
-    has_durations = all(name in produced for name in DURATION_TENSORS) and len(model.graph.output) == 1
-    if has_durations:
+    if all(name in produced for name in DURATION_TENSORS) and len(model.graph.output) == 1:
         for name in DURATION_TENSORS:
             model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-    options = onnxruntime.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    try:
-        session = onnxruntime.InferenceSession(model.SerializeToString(), options,
-                                               providers=["CPUExecutionProvider"])
-    except Exception as error:
-        raise EmostudioError(f"onnxruntime could not load the voice {model_path} ({type(error).__name__}); "
-                             "pass a Piper voice exported for onnxruntime.") from error
-    return session, has_durations
+    return model.SerializeToString()
 
 
 NOISE_SEED_INPUT = "noise_seed"
@@ -235,14 +310,18 @@ class PiperSpeechBackend(SpeechBackend):
     name = "piper"
 
     def __init__(self, voice: PiperVoice | str | Path | None = None, bank=None, prosody_head=None) -> None:
-        from ...conditioning import EmotionBank, ProsodyHead
-
         self.voice = voice if isinstance(voice, PiperVoice) else load_voice(str(voice) if voice else None)
-        self.bank = bank or EmotionBank()
-        self.prosody_head = prosody_head or ProsodyHead(embedding_dim=self.bank.config.embedding_dim)
+        # Without a fitted head, the published prosody table is the whole model: no torch to load.
+        self.bank = bank
+        self.prosody_head = prosody_head
 
-    def controls_for(self, specs: list[EmotionSpec]):
-        return self.prosody_head.controls(self.bank.embed(specs))
+    def controls_for(self, specs: list[EmotionSpec]) -> list[ProsodyControls]:
+        if self.prosody_head is None:
+            return default_prosody(specs)
+        from ...conditioning import EmotionBank
+
+        bank = self.bank or EmotionBank(embedding_dim=self.prosody_head.config.embedding_dim)
+        return self.prosody_head.controls(bank.embed(specs))
 
     def synthesize(self, timeline: Timeline, seed: int | None = None) -> SpeechResult:
         voice, rate = self.voice, self.voice.sample_rate

@@ -13,6 +13,7 @@ emotion change inside an utterance glides.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,10 +60,7 @@ def apply_prosody(audio: np.ndarray, sample_rate: int, curves: ProsodyCurves, st
     t = start_time + np.arange(length) / sample_rate / stretch
     tilt = curves.at("tilt_db", t)
     if np.any(np.abs(tilt) > 1e-3):
-        from scipy.signal import butter, sosfilt  # scipy.signal takes a second to import; only tilt needs it
-
-        sos = butter(1, TILT_CORNER_HZ, btype="low", fs=sample_rate, output="sos")
-        low = sosfilt(sos, out)
+        low = low_pass(out, TILT_CORNER_HZ, sample_rate)
         out = low + (out - low) * 10.0 ** (tilt / 20.0)
     out = out * 10.0 ** (curves.at("loudness_db", t) / 20.0)
     return soft_limit(out).astype(np.float32)
@@ -102,6 +100,22 @@ def _psola(audio: np.ndarray, sample_rate: int, curves: ProsodyCurves, start_tim
     if seed is not None:
         run("random_initializeSafelyAndUnpredictably ()")
     return out
+
+
+def low_pass(audio: np.ndarray, corner_hz: float, sample_rate: int) -> np.ndarray:
+    """First-order Butterworth low-pass (the bilinear-transform design of scipy's ``butter(1, ...)``).
+
+    Applied in the frequency domain with numpy, as importing scipy.signal costs more than the whole
+    sentence takes to speak. The filter's impulse response decays by (1 - K) / (1 + K) per sample,
+    under 1e-9 within a few hundred samples at speech rates, so that much zero padding makes the
+    FFT's circular convolution the same as the causal filter.
+    """
+    k = math.tan(math.pi * corner_hz / sample_rate)
+    padding = int(np.ceil(np.log(1e-12) / np.log(max((1 - k) / (1 + k), 1e-3)))) + 1
+    n = 1 << (len(audio) + padding).bit_length()  # a power of two: FFT sizes with large prime factors are slow
+    delay = np.exp(-2j * np.pi * np.fft.rfftfreq(n))  # z^-1 on the unit circle
+    response = k * (1 + delay) / ((1 + k) + (k - 1) * delay)
+    return np.fft.irfft(np.fft.rfft(audio, n) * response, n)[: len(audio)]
 
 
 def soft_limit(audio: np.ndarray, threshold: float = 0.8) -> np.ndarray:
