@@ -199,12 +199,13 @@ def _rotation(angle: float) -> np.ndarray:
 
 @dataclass
 class TalkResult:
-    path: Path
+    path: Path | None  # the video; None when only the animation was written
     duration: float
     frames: int
     fps: float
     segments: list[SegmentTiming]
     warnings: list[str] = field(default_factory=list)
+    animation: Path | None = None  # the ARKit blendshape file, when asked for
 
 
 def driving_speech_from_audio(path: str | os.PathLike, spec: EmotionSpec) -> DrivingSpeech:
@@ -213,7 +214,7 @@ def driving_speech_from_audio(path: str | os.PathLike, spec: EmotionSpec) -> Dri
 
 
 def talk(
-    output: str | os.PathLike,
+    output: str | os.PathLike | None,
     text: str | None = None,
     audio: str | os.PathLike | None = None,
     emotion: EmotionSpec | str | None = None,
@@ -225,17 +226,33 @@ def talk(
     speech_backend: SpeechBackend | None = None,
     head_backend: TalkingHeadBackend | None = None,
     progress: Callable[[int, int], None] | None = None,
+    blendshapes: str | os.PathLike | None = None,
+    video: bool = True,
 ) -> TalkResult:
-    """Render a talking-head MP4 of a portrait saying ``text`` (or lip-syncing ``audio``)."""
+    """Render a talking-head MP4 of a portrait saying ``text`` (or lip-syncing ``audio``).
+
+    ``blendshapes`` (.json or .csv) also writes the animation as ARKit blendshape weights per frame,
+    with the speech beside it as a .wav of the same name; ``video=False`` writes only those.
+    """
     if (text is None) == (audio is None):
         raise EmostudioError("Give either text to speak or an audio file to lip-sync, not both and not neither.")
     if not 1.0 <= fps <= 60.0:
         raise EmostudioError(f"The frame rate {fps:g} is out of range; use 1 to 60 frames per second.")
-    check_output_path(output, (".mp4",))
+    if not video and blendshapes is None:
+        raise EmostudioError("Without the video there is nothing to write; give a blendshape file "
+                             "(--export-blendshapes anim.json) or drop --no-video.")
+    if video:
+        check_output_path(output, (".mp4",))
+    if blendshapes is not None:
+        from .blendshapes import check_animation_path
+
+        check_animation_path(blendshapes)
+        if seed is None:  # the exported animation and the video must be the same performance
+            seed = int(np.random.SeedSequence().entropy % 2**31)
     spec = resolve_emotion(emotion, intensity)
     if text is not None:
         timeline = make_timeline(text, spec)
-    face = analyze_portrait(portrait, size)
+    face = analyze_portrait(portrait, size) if video else None
     if text is not None:
         if speech_backend is None:
             from ..speech.piper import PiperSpeechBackend
@@ -251,10 +268,32 @@ def talk(
     total = backend.frame_count(speech, fps)
     emotions = "; ".join(str(s.spec) for s in speech.segments)
     metadata = provenance(generator, emotions, ingredients=(portrait, audio))
+    animation_path = None
+    if blendshapes is not None:
+        animation_path = export_blendshapes(blendshapes, backend, speech, fps, seed, metadata)
+    if not video:
+        return TalkResult(None, speech.duration, total, fps, speech.segments, [], animation_path)
     with VideoWriter(output, face.image.shape[1], face.image.shape[0], fps, audio=speech.audio,
                      sample_rate=speech.sample_rate, metadata=metadata) as writer:
         for number, frame in enumerate(backend.frames(face, speech, fps, seed), start=1):
             writer.write(frame)
             if progress is not None:
                 progress(number, total)
-    return TalkResult(Path(output), speech.duration, total, fps, speech.segments, list(face.warnings))
+    return TalkResult(Path(output), speech.duration, total, fps, speech.segments, list(face.warnings),
+                      animation_path)
+
+
+def export_blendshapes(path: str | os.PathLike, backend: TalkingHeadBackend, speech: DrivingSpeech, fps: float,
+                       seed: int | None, metadata) -> Path:
+    """Write the backend's animation of ``speech`` as ARKit blendshapes, and the speech as a .wav beside it."""
+    from ..media import write_audio
+    from .blendshapes import blendshape_weights, write_animation
+
+    if not isinstance(backend, WarpTalkingHead):
+        raise EmostudioError(f"The {backend.name} talking head has no rig animation to export; use the embedded "
+                             "talking head for blendshapes.")
+    animation = backend.animate(speech, fps, seed)
+    sound = write_audio(Path(path).with_suffix(".wav"), speech.audio, speech.sample_rate, metadata)
+    weights = blendshape_weights(animation.controls, animation.motion.gaze)
+    pose = np.stack([animation.motion.yaw, animation.motion.pitch, animation.motion.roll], axis=1)
+    return write_animation(path, weights, pose, fps, sound.name)
