@@ -54,6 +54,16 @@ SENTENCE = "I really did not think it would turn out like this."
 READER_CLASSES = ("angry", "disgusted", "fearful", "happy", "sad", "surprised", "neutral")
 MAX_LAG_FRAMES = 3
 TILE = 160
+# Weaker and mixed versions: (name, spec string, intensity, the classes that count as a right reading).
+VARIANTS: tuple[tuple[str, str, float, tuple[str, ...]], ...] = tuple(
+    (f"{name}@0.5", name, 0.5, (name, "neutral")) for name in ("happy", "sad", "angry", "fearful", "disgusted",
+                                                               "surprised")
+) + (
+    ("happy+surprised", "happy:0.5+surprised:0.5", 1.0, ("happy", "surprised")),
+    ("sad+angry", "sad:0.5+angry:0.5", 1.0, ("sad", "angry")),
+    ("fearful+surprised", "fearful:0.5+surprised:0.5", 1.0, ("fearful", "surprised")),
+    ("sad+disgusted", "sad:0.5+disgusted:0.5", 1.0, ("sad", "disgusted")),
+)
 
 
 @dataclass
@@ -94,7 +104,11 @@ def synthetic_faces(count: int, size: int) -> list[Face]:
 
 
 def emotion_spec(name: str, intensity: float = 1.0) -> EmotionSpec:
-    return EmotionSpec.neutral() if name == "neutral" else EmotionSpec({name: 1.0}, intensity, "category", name)
+    if name == "neutral":
+        return EmotionSpec.neutral()
+    if name in CATEGORIES:
+        return EmotionSpec({name: 1.0}, intensity, "category", name)
+    return EmotionSpec.parse(name).with_intensity(intensity)
 
 
 def spoken_sentence() -> DrivingSpeech:
@@ -131,10 +145,11 @@ def apex_index(head: WarpTalkingHead, speech: DrivingSpeech) -> int:
     return int(np.argmax(strength))
 
 
-def render_clip(head: WarpTalkingHead, face: Face, emotion: str, speech: DrivingSpeech, folder: Path) -> Clip:
-    path = folder / f"{face.name}_{emotion}.mp4"
+def render_clip(head: WarpTalkingHead, face: Face, emotion: str, speech: DrivingSpeech, folder: Path,
+                spec: EmotionSpec | None = None) -> Clip:
+    path = folder / f"{face.name}_{emotion.replace('@', '-at-').replace('+', '-and-')}.mp4"
     points_path = path.with_suffix(".npz")
-    driving = with_emotion(speech, emotion_spec(emotion))
+    driving = with_emotion(speech, spec or emotion_spec(emotion))
     apex = apex_index(head, driving)
     if path.exists() and points_path.exists():
         stored = np.load(points_path)
@@ -243,8 +258,10 @@ def main() -> None:
     head = WarpTalkingHead()
     clips = {(face.name, emotion): render_clip(head, face, emotion, speech, folder)
              for face in faces for emotion in CATEGORIES}
-    print(f"rendered/loaded {len(clips)} clips in {time.perf_counter() - started:.0f} s")
-    verdicts = read_emotions(args.reader, [c.path for c in clips.values()])
+    variants = {(face.name, name): render_clip(head, face, name, speech, folder, emotion_spec(spec, intensity))
+                for face in faces for name, spec, intensity, _ in VARIANTS}
+    print(f"rendered/loaded {len(clips) + len(variants)} clips in {time.perf_counter() - started:.0f} s")
+    verdicts = read_emotions(args.reader, [c.path for c in [*clips.values(), *variants.values()]])
 
     rows = []
     print(f"\n{'face':<20} {'emotion':<10} {'reads':<10} {'p(top)':>6} {'p(asked)':>8} {'ident':>6} {'sync r':>6}")
@@ -289,9 +306,20 @@ def main() -> None:
     sync = np.array([r["sync"] for r in rows])
     print(f"identity: {np.sum(identity < 1)}/{np.isfinite(identity).sum()} apex frames nearer their own portrait "
           f"than another person's (median ratio {np.nanmedian(identity):.2f}); lip sync mean r {np.nanmean(sync):.2f}")
+    print("\nWeaker and mixed versions: clips whose top class is one of the right ones (half intensity: the "
+          "emotion or neutral; a mixture: either component), and the mean probability of the asked emotions")
+    print(f"{'version':<18} {'right':>8} {'reads as (count)'}")
+    variant_summary = {}
+    for name, _, _, right in VARIANTS:
+        tops = [verdicts.get(variants[face.name, name].path, {}).get("top", "-") for face in faces]
+        counts = {top: tops.count(top) for top in sorted(set(tops))}
+        good = sum(top in right for top in tops)
+        variant_summary[name] = {"right": [good, len(tops)], "tops": counts}
+        print(f"{name:<18} {good:>3}/{len(tops):<4} " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     contact_sheet(faces, clips, verdicts, args.sheet)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"size": args.size, "rows": rows, "summary": summary}, indent=1))
+    args.json.write_text(json.dumps({"size": args.size, "rows": rows, "summary": summary,
+                                     "variants": variant_summary}, indent=1))
     print(f"contact sheet: {args.sheet}; table: {args.json}; total {time.perf_counter() - started:.0f} s")
 
 

@@ -68,7 +68,7 @@ class FitFace:
     landmarks: np.ndarray
 
 
-def fit_faces(folder: Path, synthetic: int) -> list[FitFace]:
+def fit_faces(folder: Path, synthetic: int, crops: bool) -> list[FitFace]:
     from emostudio.train.synth import IDENTITIES, make_portrait
 
     images: list[tuple[str, str, np.ndarray]] = []
@@ -78,6 +78,8 @@ def fit_faces(folder: Path, synthetic: int) -> list[FitFace]:
         photo = load_image(path)
         images.append((path.stem, path.stem, photo))
         images.append((f"{path.stem}-mirror", path.stem, np.ascontiguousarray(photo[:, ::-1])))
+        if not crops:
+            continue
         x0, y0, x1, y1 = (int(v) for v in analyze_image(photo, SIZE, path.stem).source_box)
         pad_x, pad_y = round(0.15 * (x1 - x0)), round(0.15 * (y1 - y0))
         crop = photo[max(0, y0 - pad_y):y1 + pad_y, max(0, x0 - pad_x):x1 + pad_x]
@@ -151,6 +153,25 @@ def score_candidates(candidates: dict[tuple[str, int], np.ndarray], faces: list[
     return {key: (float(np.mean(logs[key])), float(np.mean(hits[key]))) for key in candidates}
 
 
+def write_table(path: Path, best: dict[str, tuple], faces: list[FitFace]) -> None:
+    """The best units found so far per emotion, as the ExpressionHead's table file."""
+    table: dict[str, dict[str, float]] = {"neutral": {}}
+    for emotion in ("happy", "sad", "angry", "fearful", "disgusted", "surprised"):
+        values = best[emotion][1]
+        table[emotion] = {a: round(float(v), 2) for a, v in zip(SEARCH[emotion], values) if v >= 0.02}
+    table["contempt"] = dict(_EMFACS["contempt"])
+    record = {
+        "about": "Action-unit intensities per emotion at intensity 1, fitted by benchmarks/fit_expression_table.py "
+                 "for legibility to an outside FER2013 expression reader on development portraits, their mirror "
+                 "images and synthetic-corpus faces, with identity and fold constraints. Contempt, which FER2013 "
+                 "lacks, keeps its EMFACS prototype.",
+        "faces": [f.name for f in faces],
+        "readings": {e: {"share_read": round(best[e][2][1], 3), "mean_log_p": round(best[e][2][0], 3)} for e in SEARCH},
+        "table": table,
+    }
+    path.write_text(json.dumps(record, indent=1) + "\n")
+
+
 def prototype(emotion: str) -> np.ndarray:
     start = {"sad": {"AU17": 0.6}, "angry": {"AU24": 0.6}, "fearful": {"AU27": 0.4},
              "surprised": {"AU27": 0.5}, "disgusted": {"AU10": 0.8, "AU17": 0.4}}.get(emotion, {})
@@ -165,11 +186,12 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=4, help="synthetic-corpus faces")
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--population", type=int, default=10)
+    parser.add_argument("--crops", action="store_true", help="also tighter crops of the development portraits")
     parser.add_argument("--out", type=Path, default=EXPRESSION_TABLE_PATH)
     args = parser.parse_args()
     started = time.perf_counter()
     rng = np.random.default_rng(SEED)
-    faces = fit_faces(args.portraits, args.synthetic)
+    faces = fit_faces(args.portraits, args.synthetic, args.crops)
     print(f"{len(faces)} faces at {SIZE} px: {', '.join(f.name for f in faces)}")
     index = {au: i for i, au in enumerate(ACTION_UNITS)}
     means = {e: prototype(e)[[index[a] for a in SEARCH[e]]] for e in SEARCH}
@@ -208,22 +230,9 @@ def main() -> None:
                 print(f"iter {iteration} {emotion:<10} best {objective:+.2f}: read {hit:4.0%} mean log p {log_p:+.2f} "
                       f"identity {worst:.2f} folds {fold:.3%}  "
                       + " ".join(f"{a}={v:.2f}" for a, v in zip(SEARCH[emotion], values)), flush=True)
-
-    table = {"neutral": {}}
-    for emotion in ("happy", "sad", "angry", "fearful", "disgusted", "surprised"):
-        values = best[emotion][1]
-        table[emotion] = {a: round(float(v), 2) for a, v in zip(SEARCH[emotion], values) if v >= 0.02}
-    table["contempt"] = {au: v for au, v in _EMFACS["contempt"].items()}
-    record = {
-        "about": "Action-unit intensities per emotion at intensity 1, fitted by benchmarks/fit_expression_table.py "
-                 "for legibility to an outside FER2013 expression reader on development, mirrored, cropped and "
-                 "synthetic faces, with identity and fold constraints.",
-        "faces": [f.name for f in faces],
-        "readings": {e: {"share_read": round(best[e][2][1], 3), "mean_log_p": round(best[e][2][0], 3)} for e in SEARCH},
-        "table": table,
-    }
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {args.out} in {time.perf_counter() - started:.0f} s")
+            write_table(args.out, best, faces)
+            print(f"iteration {iteration} done after {time.perf_counter() - started:.0f} s; wrote {args.out}",
+                  flush=True)
 
 
 if __name__ == "__main__":
