@@ -60,6 +60,7 @@ class WarpRenderer:
         # Pixel centres of the coarse map, in full-resolution coordinates.
         self._coarse = np.stack([(xs + 0.5) * MAP_DOWNSCALE - 0.5, (ys + 0.5) * MAP_DOWNSCALE - 0.5], axis=-1)
         self._teeth_color = _teeth_color(image, self.face_points)
+        self._colourfulness = _colourfulness(image, self.face_points)
         self.rest_gap = _mouth_gap(self.face_points)
         self.eyes = [_eyeball(self.image, self.face_points, side, self.interocular) for side in T.EYES]
 
@@ -200,13 +201,14 @@ class WarpRenderer:
         color[..., 0] = 95 * shade
         color[..., 1] = 28 * shade
         color[..., 2] = 30 * shade
-        # Upper teeth: a band under the upper lip about 0.09 interocular tall with a soft lower edge,
-        # shadowed by the lip at the top, receding into shade toward the corners, with faint gaps
-        # between teeth about 0.075 interocular apart.
-        tooth_height = 0.09 * self.interocular
+        # Upper teeth: a band under the upper lip about 0.07 interocular tall with a soft lower edge,
+        # shadowed by the lip at the top, receding into the mouth's shade well before the corners
+        # (a bright row from corner to corner is what a broad smile shows), with faint gaps between
+        # teeth about 0.075 interocular apart.
+        tooth_height = 0.07 * self.interocular
         below_lip = (ys - top) / tooth_height
         teeth = np.clip((1.0 - below_lip) / 0.25, 0.0, 1.0) * (below_lip >= -0.1)
-        teeth *= np.clip(1.15 - across**2 * 1.2, 0.0, 1.0)
+        teeth *= np.clip(1.1 - across**2 * 1.8, 0.0, 1.0)
         # Lower teeth show only when the mouth is wide open.
         lower_teeth = np.clip((1.0 - (bottom - ys) / (0.06 * self.interocular)) / 0.3, 0.0, 1.0)
         lower_teeth *= np.clip((gap / self.interocular - 0.18) / 0.1, 0.0, 1.0) * np.clip(1.0 - across**2, 0, 1)
@@ -214,7 +216,7 @@ class WarpRenderer:
         offset = np.abs(((xs - centre_x) / spacing + 0.5) % 1.0 - 0.5)  # 0 on a gap between teeth
         gaps = 1.0 - 0.2 * np.exp(-((offset / 0.06) ** 2))
         lip_shadow = 0.7 + 0.3 * np.clip(below_lip / 0.2, 0.0, 1.0)
-        tooth = (self._teeth_color[None, None, :] * ((0.55 + 0.45 * (1 - across**2)) * gaps * lip_shadow)[..., None]
+        tooth = (self._teeth_color[None, None, :] * ((0.45 + 0.35 * (1 - across**2)) * gaps * lip_shadow)[..., None]
                  * light)
         for amount in (teeth, lower_teeth):
             color = color * (1 - amount[..., None]) + tooth * amount[..., None]
@@ -223,6 +225,9 @@ class WarpRenderer:
                          0.0, 1.0) * (depth > 0.35)
         tongue_color = np.array([150, 60, 65], np.float32) * light
         color = color * (1 - 0.85 * tongue[..., None]) + tongue_color * 0.85 * tongue[..., None]
+        # As colourful as the portrait: a black-and-white photo gets a grey mouth.
+        grey = color @ np.array([0.299, 0.587, 0.114], np.float32)
+        color = grey[..., None] + self._colourfulness * (color - grey[..., None])
         region = frame[y0:y1, x0:x1].astype(np.float32)
         alpha = alpha * strength
         frame[y0:y1, x0:x1] = np.clip(region * (1 - alpha[..., None]) + color * alpha[..., None], 0, 255).astype(
@@ -327,6 +332,17 @@ def _border_points(width: int, height: int, per_side: int) -> np.ndarray:
     left = np.stack([np.zeros_like(ys[1:-1]), ys[1:-1]], 1)
     right = np.stack([np.full_like(ys[1:-1], width - 1), ys[1:-1]], 1)
     return np.concatenate([top, bottom, left, right])
+
+
+def _colourfulness(image: np.ndarray, landmarks: np.ndarray) -> float:
+    """0 for a grey face, 1 for ordinary skin colour or more: how much colour painted parts may carry."""
+    oval = landmarks[T.FACE_OVAL].astype(np.int32)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [oval], 1)
+    if not mask.any():
+        return 1.0
+    hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)
+    return float(np.clip(np.median(hsv[..., 1][mask > 0]) / 60.0, 0.0, 1.0))
 
 
 def _teeth_color(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

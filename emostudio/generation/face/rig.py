@@ -113,7 +113,7 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
     # What lowers the brows presses the skin above the lids together, the more the higher up, so
     # nothing is pushed past the lid.
     over_lid = _height_over_upper_lids(face)
-    brow_down = np.clip(over_lid / 0.16, 0.0, 1.0)
+    brow_down = np.clip(over_lid / 0.24, 0.0, 1.0)
     brow_down[upper_lids + lower_lids + iris] = 0.0
     # Upper lid and the skin between lid and brow.
     upper_eye = np.clip((-0.01 - y) / 0.05, 0.0, 1.0) * upper_face
@@ -134,13 +134,13 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
     brow_sigma = 0.22
     # AU1: inner brow raiser (inner ends rise most), AU2: outer brow raiser.
     inner_weights = _graded(face, T.RIGHT_BROW, 1.0, 0.2)
-    fields["AU1"] = (_field(face, T.RIGHT_BROW, inner_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes)
-                     + _field(face, T.LEFT_BROW, inner_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes))
+    fields["AU1"] = (_field(face, T.RIGHT_BROW, inner_weights * np.array([0.0, -0.2]), brow_sigma, above_eyes)
+                     + _field(face, T.LEFT_BROW, inner_weights * np.array([0.0, -0.2]), brow_sigma, above_eyes))
     outer_weights = _graded(face, T.RIGHT_BROW, 0.2, 1.0)
     fields["AU2"] = (_field(face, T.RIGHT_BROW, outer_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes)
                      + _field(face, T.LEFT_BROW, outer_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes))
     # AU4: brows down and together.
-    fields["AU4"] = _mirror_pair(face, T.RIGHT_BROW, T.LEFT_BROW, (0.06, 0.12), brow_sigma, brow_down)
+    fields["AU4"] = _mirror_pair(face, T.RIGHT_BROW, T.LEFT_BROW, (0.08, 0.16), brow_sigma, brow_down)
     # AU5: upper lids up; AU7: lower lids up and upper lids slightly down; AU6: cheeks and lower lids up.
     # Lids move most in the middle and not at all at the corners, which hold the eyeball.
     fields["AU5"] = _mirror_pair(face, T.RIGHT_UPPER_LID, T.LEFT_UPPER_LID, _arched(T.RIGHT_UPPER_LID) * [0.0, -0.08],
@@ -155,8 +155,8 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
                      + _mirror_pair(face, T.RIGHT_LOWER_LID, T.LEFT_LOWER_LID,
                                     _arched(T.RIGHT_LOWER_LID) * [0.0, -0.03], 0.06, lower_eye))
     # AU9: nose wrinkler lifts the nose wings and the centre of the upper lip, lowers inner brows.
-    fields["AU9"] = (_mirror_pair(face, T.RIGHT_NOSE_WING, T.LEFT_NOSE_WING, (0.0, -0.07), 0.12)
-                     + _field(face, T.UPPER_LIP_CENTER, np.array([0.0, -0.05]), 0.1, 1.0 - lower_face)
+    fields["AU9"] = (_mirror_pair(face, T.RIGHT_NOSE_WING, T.LEFT_NOSE_WING, (0.0, -0.09), 0.12)
+                     + _field(face, T.UPPER_LIP_CENTER, np.array([0.0, -0.06]), 0.1, 1.0 - lower_face)
                      + _mirror_pair(face, T.RIGHT_BROW[:2], T.LEFT_BROW[:2], (0.02, 0.05), 0.12, brow_down))
     fields["AU9"][iris] = 0.0
     # AU10: upper lip raiser lifts the upper lip, its middle most, and a little of the nose wings.
@@ -170,9 +170,9 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
     corner_sigma = 0.22
     fields["AU12"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (-0.12, -0.11), corner_sigma,
                                   near_mouth)
-    fields["AU15"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.03, 0.12), corner_sigma,
+    fields["AU15"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.04, 0.18), corner_sigma,
                                   near_mouth)
-    fields["AU20"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (-0.11, 0.02), corner_sigma,
+    fields["AU20"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (-0.15, 0.04), corner_sigma,
                                   near_mouth)
     fields["AU14R"] = _field(face, [T.RIGHT_LIP_CORNER], np.array([-0.07, -0.04]), 0.16, near_mouth)
     # AU16: lower lip down (centre most); AU23: lips thinned and tightened.
@@ -182,7 +182,7 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
                       + _field(face, T.LOWER_LIP_OUTER_CENTER, np.array([0.0, -0.03]), 0.12, outer_lips * lower_face)
                       + _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.03, 0.0), 0.12, near_mouth))
     # AU17: chin raiser pushes the chin boss and the lower lip up (the lower lip pouts).
-    fields["AU17"] = (_field(face, T.CHIN_BOSS, np.array([0.0, -0.07]), 0.16, lower_face)
+    fields["AU17"] = (_field(face, T.CHIN_BOSS, np.array([0.0, -0.09]), 0.16, lower_face)
                       + _field(face, T.LOWER_LIP_CENTER, np.array([0.0, -0.04]), 0.12, lower_face))
     # AU24: lip pressor presses the lips together and thins their red.
     fields["AU24"] = (_field(face, T.UPPER_LIP_OUTER_CENTER, np.array([0.0, 0.035]), 0.14,
