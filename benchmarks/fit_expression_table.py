@@ -49,12 +49,17 @@ SPEECH_JAW = 0.25  # the mouth as open as mid-sentence
 SEARCH: dict[str, tuple[str, ...]] = {
     "happy": ("AU6", "AU12", "AU26"),
     "sad": ("AU1", "AU4", "AU15", "AU17", "AU24"),
-    "angry": ("AU4", "AU5", "AU7", "AU9", "AU10", "AU23", "AU24", "AU26"),
-    "fearful": ("AU1", "AU2", "AU4", "AU5", "AU20", "AU26", "AU27"),
+    "angry": ("AU4", "AU5", "AU7", "AU9", "AU10", "AU15", "AU17", "AU23", "AU24", "AU26"),
+    "fearful": ("AU1", "AU2", "AU4", "AU5", "AU7", "AU15", "AU20", "AU26", "AU27"),
     "surprised": ("AU1", "AU2", "AU5", "AU26", "AU27"),
     "disgusted": ("AU4", "AU7", "AU9", "AU10", "AU15", "AU16", "AU17"),
 }
 IDENTITY_LIMIT = 0.9  # own / other-person disparity above this is penalised
+# Identity is judged on what an expression leaves in place (nose, eye corners, the face's outline
+# above the mouth), so a dropped jaw or raised brows are not mistaken for another person.
+IDENTITY_POINTS = sorted({*T.FACE_OVAL[:9], *T.FACE_OVAL[-8:], T.NOSE_TIP, 1, 2, 98, 327, 168, 6, 197, 195, 5,
+                          *T.RIGHT_NOSE_WING, *T.LEFT_NOSE_WING, T.RIGHT_EYE_INNER, T.RIGHT_EYE_OUTER,
+                          T.LEFT_EYE_INNER, T.LEFT_EYE_OUTER})
 FOLD_ALLOWANCE = 0.01  # share of triangles folded beyond those speech alone folds, before a penalty
 TRIANGLES = T.TRIANGLES
 
@@ -84,7 +89,8 @@ def fit_faces(folder: Path, synthetic: int, crops: bool) -> list[FitFace]:
         pad_x, pad_y = round(0.15 * (x1 - x0)), round(0.15 * (y1 - y0))
         crop = photo[max(0, y0 - pad_y):y1 + pad_y, max(0, x0 - pad_x):x1 + pad_x]
         images.append((f"{path.stem}-crop", path.stem, np.ascontiguousarray(crop)))
-    for identity in IDENTITIES[:synthetic]:
+    both_people = [identity for pair in zip(IDENTITIES[:4], IDENTITIES[4:]) for identity in pair]
+    for identity in both_people[:synthetic]:
         images.append((f"synth-{identity.name}", identity.portrait, make_portrait(identity, SIZE)))
     faces = []
     for name, person, image in images:
@@ -116,8 +122,9 @@ def constraint_penalty(units: np.ndarray, faces: list[FitFace]) -> tuple[float, 
     controls, speech_only = controls_for(units), controls_for(np.zeros_like(units))
     for face in faces:
         moved = face.rig.deform(controls)
-        own = procrustes(face.landmarks[:468], moved[:468])[2]
-        other = min(procrustes(o.landmarks[:468], moved[:468])[2] for o in faces if o.person != face.person)
+        own = procrustes(face.landmarks[IDENTITY_POINTS], moved[IDENTITY_POINTS])[2]
+        other = min(procrustes(o.landmarks[IDENTITY_POINTS], moved[IDENTITY_POINTS])[2]
+                    for o in faces if o.person != face.person)
         ratios.append(own / other)
         folds.append(flipped_share(face.landmarks[:468], moved[:468])
                      - flipped_share(face.landmarks[:468], face.rig.deform(speech_only)[:468]))
@@ -173,7 +180,7 @@ def write_table(path: Path, best: dict[str, tuple], faces: list[FitFace]) -> Non
 
 
 def prototype(emotion: str) -> np.ndarray:
-    start = {"sad": {"AU17": 0.6}, "angry": {"AU24": 0.6}, "fearful": {"AU27": 0.4},
+    start = {"sad": {"AU17": 0.6}, "angry": {"AU24": 0.6, "AU15": 0.3}, "fearful": {"AU27": 0.4, "AU15": 0.3},
              "surprised": {"AU27": 0.5}, "disgusted": {"AU10": 0.8, "AU17": 0.4}}.get(emotion, {})
     units = {**_EMFACS[emotion], **start}
     return np.array([units.get(au, 0.0) for au in ACTION_UNITS])
