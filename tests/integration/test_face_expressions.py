@@ -197,3 +197,18 @@ def test_talking_face_moves_while_holding_an_emotion(face):
     controls = WarpTalkingHead().animate(speech, 25, seed=0).controls
     brows = controls[10:, CONTROLS.index("AU1")]
     assert brows.max() > 0.3 and brows.std() > 0.01
+
+
+@pytest.mark.parametrize("emotion", ["surprised", "fearful"])
+def test_a_dropped_jaw_still_follows_the_syllables(emotion):
+    from emostudio.generation.face.lipsync import loudness_envelope
+
+    rate = 16000
+    t = np.arange(int(3.0 * rate)) / rate
+    audio = (0.2 * np.sin(2 * np.pi * 160 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
+    speech = DrivingSpeech(audio, rate, [SegmentTiming("", EmotionSpec.parse(emotion), 0.0, 3.0)])
+    animation = WarpTalkingHead().animate(speech, 25, seed=0)
+    jaw = animation.controls[:, CONTROLS.index("JAW")]
+    loud = loudness_envelope(audio, rate, animation.times)
+    assert jaw.min() > 0.05, "held a little open"
+    assert np.corrcoef(jaw[10:], loud[10:])[0, 1] > 0.8

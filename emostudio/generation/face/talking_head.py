@@ -33,7 +33,7 @@ from .rig import CONTROLS, FaceRig
 EXPRESSION_TRANSITION_S = 0.45
 EXPRESSION_ONSET_S = 0.35  # from neutral at the start of a clip
 EMPHASIS_S = 0.25  # smoothing of the loudness that sets the expression's emphasis
-EMPHASIS_DEPTH = 0.25  # how much quieter stretches relax the expression
+EMPHASIS_DEPTH = 0.15  # how much quieter stretches relax the expression
 DRIFT_S = 0.8  # time scale of the units' slow fluctuation
 DRIFT_DEPTH = 0.06  # its size, as a fraction of each unit
 DEFAULT_SIZE = 512
@@ -153,11 +153,12 @@ def combine_controls(expression: np.ndarray, mouth: np.ndarray, blink: np.ndarra
     for index, name in enumerate(MOUTH):
         column = CONTROLS.index(name)
         controls[:, column] = np.maximum(controls[:, column], mouth[:, index])
-    # An emotion's own jaw drop (fear, surprise) holds the mouth open under speech, which opens and
-    # closes it further; a mouth stretch (AU27) leaves the speech less room.
+    # An emotion's own jaw drop (fear, surprise) keeps the mouth a little open and makes the speech
+    # open it wider, so the mouth still follows the syllables; a mouth stretch (AU27) holds it open
+    # on its own field and leaves the speech less room.
     jaw, drop, stretch = (CONTROLS.index(name) for name in ("JAW", "AU26", "AU27"))
-    controls[:, jaw] = np.clip(controls[:, jaw] * (1 - 0.6 * controls[:, stretch])
-                               + controls[:, drop] * (1 - controls[:, jaw]), 0, 1)
+    speech_jaw = controls[:, jaw] * (1 - 0.5 * controls[:, stretch])
+    controls[:, jaw] = np.clip(0.3 * controls[:, drop] + speech_jaw * (1 + controls[:, drop]), 0, 1)
     controls[:, drop] = 0.0  # carried by JAW now
     controls[:, CONTROLS.index("BLINK")] = np.maximum(blink, 0.0)
     # Eyes widened by surprise or fear still blink fully: the blink wins over AU5.
