@@ -14,7 +14,8 @@ from PIL import Image, ImageDraw
 from emostudio.generation.face.talking_head import talk
 from emostudio.generation.media import read_video_frames
 
-EMOTIONS = ("neutral", "happy", "sad", "surprised", "angry")
+EMOTIONS = ("neutral", "happy", "sad", "surprised", "angry", "fearful", "disgusted", "contempt")
+PER_ROW = 4
 OUT = Path(__file__).resolve().parents[1] / "docs" / "talk_stills.jpg"
 
 
@@ -28,7 +29,8 @@ def main() -> None:
             tile = Image.fromarray(frames[int(len(frames) * 0.55)])
             ImageDraw.Draw(tile).text((10, 8), emotion, fill=(255, 255, 0))
             tiles.append(np.asarray(tile))
-    Image.fromarray(np.concatenate(tiles, axis=1)).save(OUT, quality=88)
+    rows = [np.concatenate(tiles[start:start + PER_ROW], axis=1) for start in range(0, len(tiles), PER_ROW)]
+    Image.fromarray(np.concatenate(rows, axis=0)).save(OUT, quality=88)
     print(f"wrote {OUT}")
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from scipy.spatial import procrustes
 
 from emostudio.conditioning import CATEGORIES, EmotionSpec
-from emostudio.conditioning.heads import _EMFACS
+from emostudio.conditioning.heads import EXPRESSION_UNITS
 from emostudio.errors import EmostudioError
 from emostudio.generation.face import topology as T
 from emostudio.generation.face.lipsync import loudness_envelope
@@ -150,6 +150,7 @@ MEASURES: dict[str, str] = {
     "brow_gap": "inner-brow distance",
     "eye_open": "eye opening",
     "lower_lid": "lower-lid height",
+    "upper_lip": "upper-lip height",
     "nose_wing": "nose-wing height",
     "corner_lift": "corner lift",
     "corner_asym": "R-L corner lift",
@@ -182,6 +183,7 @@ def measure(points: np.ndarray) -> np.ndarray:
         "brow_gap": x[T.LEFT_BROW[:4]].mean() - x[T.RIGHT_BROW[:4]].mean(),
         "eye_open": y[_LOWER_LIDS].mean() - y[_UPPER_LIDS].mean(),
         "lower_lid": -y[_LOWER_LIDS].mean(),
+        "upper_lip": -y[_UPPER_OUTER].mean(),
         "nose_wing": -y[T.RIGHT_NOSE_WING + T.LEFT_NOSE_WING].mean(),
         "corner_lift": centre - y[[right, left]].mean(),
         "corner_asym": y[left] - y[right],  # > 0: the subject's right corner sits higher
@@ -302,6 +304,10 @@ AU_CHECKS: dict[str, list[tuple[str, int]]] = {
     "AU20": [("mouth_width", +1)],
     "AU23": [("lip_thick", -1)],
     "AU26": [("mouth_open", +1)],
+    "AU10": [("upper_lip", +1)],
+    "AU17": [("lower_lip", -1)],
+    "AU24": [("lip_thick", -1)],
+    "AU27": [("mouth_open", +1)],
 }
 # Where one AU of a prototype hides another's proxy, only the proxy that still separates them is tested:
 # in AU1+4 (sad, fearful) AU1 raises the inner brows AU4 lowers, so AU4 is "brows drawn together";
@@ -314,8 +320,8 @@ OVERRIDES: dict[tuple[str, str], list[tuple[str, int]]] = {
 
 
 def expected_checks(emotion: str) -> list[tuple[str, str, int]]:
-    """(AU, measure, direction) for every AU of the emotion's EMFACS prototype."""
-    return [(au, name, sign) for au in _EMFACS[emotion]
+    """(AU, measure, direction) for every AU the emotion's row of the shipped expression table uses."""
+    return [(au, name, sign) for au in EXPRESSION_UNITS[emotion]
             for name, sign in OVERRIDES.get((emotion, au), AU_CHECKS[au])]
 
 

@@ -10,6 +10,8 @@ torch-free so the default path of a generator needs no torch) and below (express
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -63,17 +65,21 @@ ACTION_UNITS: tuple[str, ...] = (
     "AU6",   # cheek raiser
     "AU7",   # lid tightener
     "AU9",   # nose wrinkler
+    "AU10",  # upper lip raiser
     "AU12",  # lip corner puller
     "AU14R",  # dimpler, subject's right only
     "AU15",  # lip corner depressor
     "AU16",  # lower lip depressor
+    "AU17",  # chin raiser
     "AU20",  # lip stretcher
     "AU23",  # lip tightener
+    "AU24",  # lip pressor
     "AU26",  # jaw drop
+    "AU27",  # mouth stretch
 )
 
 # Ekman & Friesen's EMFACS prototypes (as listed for the MEAD categories): 1.0 = the AU at full
-# strength for that emotion at intensity 1.
+# strength for that emotion at intensity 1. They are where the legibility fit starts.
 _EMFACS: dict[str, dict[str, float]] = {
     "neutral": {},
     "happy": {"AU6": 1.0, "AU12": 1.0},
@@ -84,13 +90,26 @@ _EMFACS: dict[str, dict[str, float]] = {
     "surprised": {"AU1": 1.0, "AU2": 1.0, "AU5": 1.0, "AU26": 0.8},
     "contempt": {"AU14R": 1.0},
 }
+# The shipped table: the prototypes' intensities fitted so that an outside observer (a FER2013
+# expression classifier) reads each emotion on many faces, by benchmarks/fit_expression_table.py.
+EXPRESSION_TABLE_PATH = Path(__file__).resolve().parents[1] / "assets" / "expression_table.json"
+
+
+def _expression_table() -> dict[str, dict[str, float]]:
+    if not EXPRESSION_TABLE_PATH.exists():
+        return _EMFACS
+    fitted = json.loads(EXPRESSION_TABLE_PATH.read_text())["table"]
+    return {name: fitted.get(name, _EMFACS[name]) for name in _EMFACS}
+
+
+EXPRESSION_UNITS: dict[str, dict[str, float]] = _expression_table()
 DEFAULT_EXPRESSION_TABLE: dict[str, tuple[float, ...]] = {
-    name: tuple(units.get(au, 0.0) for au in ACTION_UNITS) for name, units in _EMFACS.items()
+    name: tuple(units.get(au, 0.0) for au in ACTION_UNITS) for name, units in EXPRESSION_UNITS.items()
 }
 
 
 class ExpressionHead(CategoryTableHead):
-    """Emotion embedding -> FACS action-unit intensities (EMFACS defaults, trainable)."""
+    """Emotion embedding -> FACS action-unit intensities (fitted EMFACS defaults, trainable)."""
 
     config_name = "expression_head_config.json"
 

@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     talk.add_argument("--style", action="store_true", help="also grade the clip with the same emotions "
                       "(colour, light and camera, as 'emostudio style' does)")
     talk.add_argument("--output", "-o", default="talk.mp4", help="output .mp4 (default: talk.mp4)")
+    talk.add_argument("--export-blendshapes", default=None, metavar="ANIM.json|.csv",
+                      help="also write ARKit blendshape weights per frame (and the speech as a .wav beside them)")
+    talk.add_argument("--no-video", action="store_true", help="write only the --export-blendshapes animation")
     talk.set_defaults(handler=_talk)
 
     style = commands.add_parser("style", help="grade footage or a still with an emotion", description=(
@@ -197,14 +200,18 @@ def _talk(args: argparse.Namespace) -> None:
             text=text, audio=args.audio, emotion=_emotion_argument(args), intensity=args.intensity,
             portrait=args.portrait,
             size=args.size, fps=args.fps, seed=args.seed, output=args.output, progress=progress, style=args.style,
-            model=args.model)
+            model=args.model, blendshapes=args.export_blendshapes, video=not args.no_video)
     finally:
         bar.close()
     for warning in result.warnings:
         print(f"note: {warning}", file=sys.stderr)
     emotions = ", ".join(str(segment.spec) for segment in result.segments)
-    print(f"Wrote {result.video_path} ({result.duration:.1f} s, {result.frames} frames at {result.fps:g} fps; "
-          f"emotion {emotions}).")
+    if result.animation_path is not None:
+        print(f"Wrote {result.animation_path} (ARKit blendshapes, {result.frames} frames at {result.fps:g} fps) and "
+              f"{result.animation_path.with_suffix('.wav')}.")
+    if result.video_path is not None:
+        print(f"Wrote {result.video_path} ({result.duration:.1f} s, {result.frames} frames at {result.fps:g} fps; "
+              f"emotion {emotions}).")
 
 
 def _style(args: argparse.Namespace) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..conditioning import EmotionSpec
+from ..errors import EmostudioError
 from ..generation.media import atomic_output, check_output_path
 from ..generation.speech import SegmentTiming, SpeechResult, make_timeline, resolve_emotion
 
@@ -46,6 +47,7 @@ class TalkingHeadResult:
     fps: float
     segments: list[SegmentTiming]
     warnings: list[str] = field(default_factory=list)
+    animation_path: Path | None = None  # ARKit blendshapes, when asked for
 
     @property
     def emotions(self) -> list[EmotionSpec]:
@@ -172,15 +174,22 @@ class Studio:
              portrait: str | os.PathLike | None = None, voice: str | os.PathLike | None = None,
              size: int | None = None, fps: float | None = None, seed: int | None = None,
              output: str | os.PathLike | None = None, progress: Progress | None = None,
-             style: bool = False, model: str | os.PathLike | None = None) -> TalkingHeadResult:
+             style: bool = False, model: str | os.PathLike | None = None,
+             blendshapes: str | os.PathLike | None = None, video: bool = True) -> TalkingHeadResult:
         """A talking-head clip of ``portrait`` saying ``text`` or lip-syncing ``audio``.
 
         ``style=True`` also grades the clip with the same emotions over the same times (GradingHead),
         so voice, face and scene tell one emotion. ``size`` and ``fps`` default to 512 and 25.
+        ``blendshapes`` (.json/.csv) also writes the animation as ARKit blendshape weights per frame;
+        ``video=False`` writes only that animation (and its sound).
         """
         from ..generation.face.talking_head import DEFAULT_FPS, DEFAULT_SIZE, talk
 
-        if output is None:
+        if not video and style:
+            raise EmostudioError("--style grades the video; drop it with --no-video.")
+        if not video:
+            output = None
+        elif output is None:
             output = self._work_file("talk-", ".mp4")
         if style:
             check_output_path(output, (".mp4",))
@@ -192,7 +201,7 @@ class Studio:
         result = talk(rendered, text=text, audio=audio, emotion=emotion, intensity=intensity, portrait=portrait,
                       size=DEFAULT_SIZE if size is None else size, fps=DEFAULT_FPS if fps is None else fps,
                       seed=seed, speech_backend=speech_backend,
-                      head_backend=self.head_backend(), progress=progress)
+                      head_backend=self.head_backend(), progress=progress, blendshapes=blendshapes, video=video)
         if style:
             from ..conditioning.timeline import TimedTimeline
 
@@ -202,5 +211,5 @@ class Studio:
                                 seed=seed or 0)
             Path(rendered).unlink(missing_ok=True)
             result.path = Path(output)
-        return TalkingHeadResult(Path(result.path), result.duration, result.frames, result.fps, result.segments,
-                                 result.warnings)
+        return TalkingHeadResult(None if result.path is None else Path(result.path), result.duration, result.frames,
+                                 result.fps, result.segments, result.warnings, result.animation)

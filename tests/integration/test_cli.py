@@ -44,6 +44,8 @@ def test_speak_reads_stdin(tmp_path, monkeypatch):
     (["speak", "Hello", "--voice", "{tmp}/missing.onnx", "-o", "{out}"], "does not exist"),
     (["speak", "Hello", "-o", "{tmp}/no/such/folder/out.wav"], "does not exist"),
     (["speak", "Hello", "-o", "{tmp}/out.mp3"], ".wav"),
+    (["talk", "--text", "Hello", "--no-video"], "nothing to write"),
+    (["talk", "--text", "Hello", "--export-blendshapes", "{tmp}/anim.txt", "--no-video"], ".json or .csv"),
 ])
 def test_bad_input_exits_non_zero_with_one_sentence(tmp_path, capsys, args, message):
     out = tmp_path / "out.wav"

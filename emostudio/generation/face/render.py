@@ -9,9 +9,18 @@ is upsampled, and one ``cv2.remap`` warps the portrait. This is the exact piecew
 inverse, so lids and lips that move far relative to their neighbours stay clean. Where the lips
 part beyond their rest opening, a mouth interior (cavity, teeth, tongue) is painted inside the
 deformed inner-lip contour.
+
+Eyes are lids over a fixed eyeball. Each eye's eyeball is a texture made once from the portrait:
+its own pixels where the eye is open in the photo, and beyond them (under the lids) a continuation
+of the same sclera and a round iris with limbus and pupil, so widened eyes (AU5) show more white
+around an iris that keeps its shape. Each frame the eyeball moves rigidly with the eye's corners
+(and the gaze), is clipped to the deformed lid contour, and gets a soft shadow under the upper
+lid. The warp's own eye interior, stretched between the lids, is never seen.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -51,7 +60,9 @@ class WarpRenderer:
         # Pixel centres of the coarse map, in full-resolution coordinates.
         self._coarse = np.stack([(xs + 0.5) * MAP_DOWNSCALE - 0.5, (ys + 0.5) * MAP_DOWNSCALE - 0.5], axis=-1)
         self._teeth_color = _teeth_color(image, self.face_points)
+        self._colourfulness = _colourfulness(image, self.face_points)
         self.rest_gap = _mouth_gap(self.face_points)
+        self.eyes = [_eyeball(self.image, self.face_points, side, self.interocular) for side in T.EYES]
 
     def backward_map(self, vertices: np.ndarray) -> np.ndarray:
         """(H, W, 2) float32 source coordinates for every output pixel, given deformed vertices."""
@@ -80,13 +91,73 @@ class WarpRenderer:
         """One frame: warp the portrait so the landmarks sit at ``face_positions`` (478, 2)."""
         vertices = self.vertices.copy()
         vertices[: self.face_count] = face_positions
+        for eye in self.eyes:
+            vertices[eye.side.interior] = self._between_lids(eye, face_positions)
         if ring_positions is not None:
             vertices[self.face_count: self.border_start] = ring_positions
         source = self.backward_map(vertices)
         frame = cv2.remap(self.image, source[..., 0], source[..., 1], cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REFLECT)
+        for eye in self.eyes:
+            self._paint_eye(frame, eye, face_positions)
         self._paint_mouth(frame, face_positions, mouth_light)
         return frame
+
+    def _between_lids(self, eye: Eyeball, positions: np.ndarray) -> np.ndarray:
+        """Warp positions for the points inside an eye: carried along between the moving lids.
+
+        They keep their place between the upper and the lower lid, so the warp never folds the eye
+        (the eyeball painted over the opening is what shows there).
+        """
+        rest = self.face_points
+        interior = rest[eye.side.interior]
+        upper_moved = positions[eye.side.upper] - rest[eye.side.upper]
+        lower_moved = positions[eye.side.lower] - rest[eye.side.lower]
+        upper_x, lower_x = rest[eye.side.upper, 0], rest[eye.side.lower, 0]
+        up_order, low_order = np.argsort(upper_x), np.argsort(lower_x)
+        top = np.interp(interior[:, 0], upper_x[up_order], rest[eye.side.upper, 1][up_order])
+        bottom = np.interp(interior[:, 0], lower_x[low_order], rest[eye.side.lower, 1][low_order])
+        share = np.clip((interior[:, 1] - top) / np.maximum(bottom - top, 1e-6), 0.0, 1.0)[:, None]
+        moved_top = np.stack([np.interp(interior[:, 0], upper_x[up_order], upper_moved[up_order, k])
+                              for k in range(2)], axis=1)
+        moved_bottom = np.stack([np.interp(interior[:, 0], lower_x[low_order], lower_moved[low_order, k])
+                                 for k in range(2)], axis=1)
+        return interior + (1 - share) * moved_top + share * moved_bottom
+
+    def _paint_eye(self, frame: np.ndarray, eye: Eyeball, positions: np.ndarray) -> None:
+        contour = positions[eye.side.loop]
+        x0, y0 = np.floor(contour.min(axis=0)).astype(int) - 2
+        x1, y1 = np.ceil(contour.max(axis=0)).astype(int) + 3
+        x0, y0 = max(x0, 0), max(y0, 0)
+        x1, y1 = min(x1, self.width), min(y1, self.height)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return
+        # A nearly closed eye shows lid, not a sliver of eyeball.
+        opening = _eye_opening(positions, eye.side) / max(_eye_opening(self.face_points, eye.side), 1e-6)
+        alpha = _polygon_alpha(contour - [x0, y0], x1 - x0, y1 - y0) * float(np.clip(opening / 0.35 - 0.3, 0.0, 1.0))
+        if not alpha.any():
+            return  # closed
+        # The eyeball's pose: the similarity that carries the rest corners onto the current ones,
+        # then shifted so the iris centre lands where the gaze put it.
+        corners = [eye.side.inner, eye.side.outer]
+        pose = _similarity(self.face_points[corners], positions[corners])
+        iris_rest = np.append(self.face_points[eye.side.iris_center], 1.0)
+        pose[:, 2] += positions[eye.side.iris_center] - pose @ iris_rest
+        to_roi = pose.copy()
+        to_roi[:, 2] += pose[:, :2] @ eye.origin - [x0, y0]
+        ball = cv2.warpAffine(eye.texture, to_roi, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        # Shadow of the upper lid and lashes on the eyeball, deepest right under the lid.
+        upper = positions[eye.side.upper]
+        order = np.argsort(upper[:, 0])
+        xs = np.arange(x0, x1, dtype=np.float32)
+        lid = np.interp(xs, upper[order, 0], upper[order, 1])[None, :]
+        below = np.maximum(np.arange(y0, y1, dtype=np.float32)[:, None] - lid, 0.0)
+        shade = 1.0 - 0.45 * np.exp(-below / max(eye.shadow_px, 0.5))
+        region = frame[y0:y1, x0:x1].astype(np.float32)
+        painted = ball * shade[..., None]
+        frame[y0:y1, x0:x1] = np.clip(region * (1 - alpha[..., None]) + painted * alpha[..., None], 0,
+                                      255).astype(np.uint8)
 
     def following_rings(self, head_offset: np.ndarray) -> np.ndarray:
         """Ring anchors following a rigid head motion given as (R, 2) offsets of the ring points."""
@@ -130,13 +201,14 @@ class WarpRenderer:
         color[..., 0] = 95 * shade
         color[..., 1] = 28 * shade
         color[..., 2] = 30 * shade
-        # Upper teeth: a band under the upper lip about 0.09 interocular tall with a soft lower edge,
-        # shadowed by the lip at the top, receding into shade toward the corners, with faint gaps
-        # between teeth about 0.075 interocular apart.
-        tooth_height = 0.09 * self.interocular
+        # Upper teeth: a band under the upper lip about 0.07 interocular tall with a soft lower edge,
+        # shadowed by the lip at the top, receding into the mouth's shade well before the corners
+        # (a bright row from corner to corner is what a broad smile shows), with faint gaps between
+        # teeth about 0.075 interocular apart.
+        tooth_height = 0.07 * self.interocular
         below_lip = (ys - top) / tooth_height
         teeth = np.clip((1.0 - below_lip) / 0.25, 0.0, 1.0) * (below_lip >= -0.1)
-        teeth *= np.clip(1.15 - across**2 * 1.2, 0.0, 1.0)
+        teeth *= np.clip(1.1 - across**2 * 1.8, 0.0, 1.0)
         # Lower teeth show only when the mouth is wide open.
         lower_teeth = np.clip((1.0 - (bottom - ys) / (0.06 * self.interocular)) / 0.3, 0.0, 1.0)
         lower_teeth *= np.clip((gap / self.interocular - 0.18) / 0.1, 0.0, 1.0) * np.clip(1.0 - across**2, 0, 1)
@@ -144,7 +216,7 @@ class WarpRenderer:
         offset = np.abs(((xs - centre_x) / spacing + 0.5) % 1.0 - 0.5)  # 0 on a gap between teeth
         gaps = 1.0 - 0.2 * np.exp(-((offset / 0.06) ** 2))
         lip_shadow = 0.7 + 0.3 * np.clip(below_lip / 0.2, 0.0, 1.0)
-        tooth = (self._teeth_color[None, None, :] * ((0.55 + 0.45 * (1 - across**2)) * gaps * lip_shadow)[..., None]
+        tooth = (self._teeth_color[None, None, :] * ((0.45 + 0.35 * (1 - across**2)) * gaps * lip_shadow)[..., None]
                  * light)
         for amount in (teeth, lower_teeth):
             color = color * (1 - amount[..., None]) + tooth * amount[..., None]
@@ -153,10 +225,96 @@ class WarpRenderer:
                          0.0, 1.0) * (depth > 0.35)
         tongue_color = np.array([150, 60, 65], np.float32) * light
         color = color * (1 - 0.85 * tongue[..., None]) + tongue_color * 0.85 * tongue[..., None]
+        # As colourful as the portrait: a black-and-white photo gets a grey mouth.
+        grey = color @ np.array([0.299, 0.587, 0.114], np.float32)
+        color = grey[..., None] + self._colourfulness * (color - grey[..., None])
         region = frame[y0:y1, x0:x1].astype(np.float32)
         alpha = alpha * strength
         frame[y0:y1, x0:x1] = np.clip(region * (1 - alpha[..., None]) + color * alpha[..., None], 0, 255).astype(
             np.uint8)
+
+
+@dataclass(frozen=True)
+class Eyeball:
+    side: T.EyeSide
+    texture: np.ndarray  # (h, w, 3) float32 RGB: the eyeball as it would look with the lids fully open
+    origin: np.ndarray  # (2,) portrait pixel position of texture[0, 0]
+    shadow_px: float  # depth of the upper lid's shadow on the eyeball
+
+
+def _eye_opening(points: np.ndarray, side: T.EyeSide) -> float:
+    """Mean distance between the middle thirds of the upper and the lower lid."""
+    upper, lower = points[side.upper], points[side.lower]
+    third = slice(len(upper) // 3, len(upper) - len(upper) // 3)
+    return float(np.linalg.norm(_resample_line(upper[third], 5) - _resample_line(lower[third], 5), axis=1).mean())
+
+
+def _resample_line(points: np.ndarray, count: int) -> np.ndarray:
+    steps = np.linspace(0, len(points) - 1, count)
+    return np.stack([np.interp(steps, np.arange(len(points)), points[:, k]) for k in range(2)], axis=1)
+
+
+def _polygon_alpha(polygon: np.ndarray, width: int, height: int, scale: int = 4) -> np.ndarray:
+    """Anti-aliased coverage (height, width) in 0..1 of a polygon given in local pixel coordinates."""
+    mask = np.zeros((height * scale, width * scale), np.uint8)
+    cv2.fillPoly(mask, [np.round((polygon + 0.5) * scale - 0.5).astype(np.int32)], 255, lineType=cv2.LINE_AA)
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+
+
+def _similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(2, 3) rotation + uniform scale + translation taking two source points onto two target points."""
+    a, b = source[1] - source[0], target[1] - target[0]
+    ratio = complex(*b) / complex(*a) if np.any(a) else 1.0
+    linear = np.array([[ratio.real, -ratio.imag], [ratio.imag, ratio.real]])
+    return np.concatenate([linear, (target[0] - linear @ source[0])[:, None]], axis=1)
+
+
+def _eyeball(image: np.ndarray, points: np.ndarray, side: T.EyeSide, interocular: float) -> Eyeball:
+    """The eyeball texture of one eye: the photo's own eye where it shows, sclera and iris beyond."""
+    height, width = image.shape[:2]
+    contour = points[side.loop]
+    centre = points[side.iris_center]
+    radius = float(np.linalg.norm(points[side.iris_ring] - centre, axis=1).mean())
+    margin = 0.25 * interocular
+    low = np.floor(np.minimum(contour.min(axis=0), centre - radius) - margin).astype(int)
+    high = np.ceil(np.maximum(contour.max(axis=0), centre + radius) + margin).astype(int)
+    low = np.clip(low, 0, [width - 1, height - 1])
+    high = np.clip(high, low + 2, [width, height])
+    crop = image[low[1]:high[1], low[0]:high[0]].astype(np.float32)
+    h, w = crop.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    xs += low[0]
+    ys += low[1]
+    opening = _polygon_alpha(contour - low, w, h)
+    known = cv2.erode((opening > 0.99).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    distance = np.hypot(xs - centre[0], ys - centre[1])
+    sclera_pixels = crop[known & (distance > 1.15 * radius)]
+    iris_pixels = crop[known & (distance < 0.85 * radius)]
+    face_light = np.asarray(_teeth_color(image, points), np.float32)
+    sclera = np.median(sclera_pixels, axis=0) if len(sclera_pixels) >= 6 else 0.85 * face_light
+    iris = np.median(iris_pixels, axis=0) if len(iris_pixels) >= 6 else np.array([80, 60, 45], np.float32)
+    # Sclera, darker toward the corners (the eyeball curves away).
+    inner, outer = points[side.inner], points[side.outer]
+    middle, half = (inner + outer) / 2, max(float(np.linalg.norm(outer - inner)) / 2, 1.0)
+    across = np.clip(np.hypot(xs - middle[0], (ys - middle[1]) * 0.5) / half, 0.0, 1.2)
+    texture = sclera[None, None, :] * (1.0 - 0.3 * across**2)[..., None]
+    # Iris: a disc with a darker rim (limbus) and a pupil, edges anti-aliased over a pixel.
+    ring = np.clip((distance / radius - 0.72) / 0.28, 0.0, 1.0)
+    iris_colour = iris[None, None, :] * (1.0 - 0.4 * ring)[..., None]
+    disc = np.clip(radius - distance + 0.5, 0.0, 1.0)[..., None]
+    pupil = np.clip(0.38 * radius - distance + 0.5, 0.0, 1.0)[..., None]
+    texture = texture * (1 - disc) + iris_colour * disc
+    texture = texture * (1 - pupil) + (iris * 0.3)[None, None, :] * pupil
+    # The photo's own eye wherever it shows, except a band under the upper lid, whose lash shadow
+    # would otherwise stay on the eyeball when the lid rises (the painted shadow replaces it).
+    upper = points[side.upper]
+    order = np.argsort(upper[:, 0])
+    below = ys - np.interp(xs, upper[order, 0], upper[order, 1])
+    eye_height = float(np.ptp(contour[:, 1]))
+    shadow = max(0.18 * eye_height, 1.0)
+    own = cv2.GaussianBlur(known.astype(np.float32), (0, 0), 0.7) * np.clip(below / (1.5 * shadow), 0.0, 1.0)
+    texture = texture * (1 - own[..., None]) + crop * own[..., None]
+    return Eyeball(side, np.ascontiguousarray(texture, np.float32), low.astype(np.float64), shadow)
 
 
 def _mouth_gap(points: np.ndarray) -> float:
@@ -174,6 +332,17 @@ def _border_points(width: int, height: int, per_side: int) -> np.ndarray:
     left = np.stack([np.zeros_like(ys[1:-1]), ys[1:-1]], 1)
     right = np.stack([np.full_like(ys[1:-1], width - 1), ys[1:-1]], 1)
     return np.concatenate([top, bottom, left, right])
+
+
+def _colourfulness(image: np.ndarray, landmarks: np.ndarray) -> float:
+    """0 for a grey face, 1 for ordinary skin colour or more: how much colour painted parts may carry."""
+    oval = landmarks[T.FACE_OVAL].astype(np.int32)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [oval], 1)
+    if not mask.any():
+        return 1.0
+    hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)
+    return float(np.clip(np.median(hsv[..., 1][mask > 0]) / 60.0, 0.0, 1.0))
 
 
 def _teeth_color(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

@@ -65,12 +65,22 @@ def _field(face: np.ndarray, handles: list[int], displacements: np.ndarray, sigm
     return field
 
 
-def _mirror_pair(face: np.ndarray, right: list[int], left: list[int], displacement_right: tuple[float, float],
-                 sigma: float, region: np.ndarray | None = None) -> np.ndarray:
-    """A symmetric field: the subject's right side moves by d, the left by d mirrored in x."""
-    dx, dy = displacement_right
-    return (_field(face, right, np.array([dx, dy]), sigma, region)
-            + _field(face, left, np.array([-dx, dy]), sigma, region))
+def _mirror_pair(face: np.ndarray, right: list[int], left: list[int],
+                 displacement_right: tuple[float, float] | np.ndarray, sigma: float,
+                 region: np.ndarray | None = None) -> np.ndarray:
+    """A symmetric field: the subject's right side moves by d, the left by d mirrored in x.
+
+    ``d`` is one (dx, dy) for all handles or one per handle (H, 2); ``left`` lists the mirror
+    images of ``right`` in the same order.
+    """
+    right_moves = np.broadcast_to(np.asarray(displacement_right, dtype=np.float64), (len(right), 2))
+    return (_field(face, right, right_moves, sigma, region)
+            + _field(face, left, right_moves * [-1.0, 1.0], sigma, region))
+
+
+def _arched(indices: list[int], floor: float = 0.0) -> np.ndarray:
+    """(H, 1) weights along an ordered contour: ``floor`` at both ends rising to 1 in the middle."""
+    return (floor + (1 - floor) * np.sin(np.linspace(0.0, np.pi, len(indices)))[:, None])
 
 
 def _graded(face: np.ndarray, indices: list[int], start: float, end: float) -> np.ndarray:
@@ -100,6 +110,11 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
     # Brows and forehead: above the upper lids (the eye centres are at y = 0 in face units).
     above_eyes = np.clip((-0.10 - y) / 0.06, 0.0, 1.0)
     above_eyes[upper_lids + lower_lids + iris] = 0.0
+    # What lowers the brows presses the skin above the lids together, the more the higher up, so
+    # nothing is pushed past the lid.
+    over_lid = _height_over_upper_lids(face)
+    brow_down = np.clip(over_lid / 0.24, 0.0, 1.0)
+    brow_down[upper_lids + lower_lids + iris] = 0.0
     # Upper lid and the skin between lid and brow.
     upper_eye = np.clip((-0.01 - y) / 0.05, 0.0, 1.0) * upper_face
     upper_eye[upper_lids] = 1.0
@@ -119,33 +134,45 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
     brow_sigma = 0.22
     # AU1: inner brow raiser (inner ends rise most), AU2: outer brow raiser.
     inner_weights = _graded(face, T.RIGHT_BROW, 1.0, 0.2)
-    fields["AU1"] = (_field(face, T.RIGHT_BROW, inner_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes)
-                     + _field(face, T.LEFT_BROW, inner_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes))
+    fields["AU1"] = (_field(face, T.RIGHT_BROW, inner_weights * np.array([0.0, -0.2]), brow_sigma, above_eyes)
+                     + _field(face, T.LEFT_BROW, inner_weights * np.array([0.0, -0.2]), brow_sigma, above_eyes))
     outer_weights = _graded(face, T.RIGHT_BROW, 0.2, 1.0)
     fields["AU2"] = (_field(face, T.RIGHT_BROW, outer_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes)
                      + _field(face, T.LEFT_BROW, outer_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes))
     # AU4: brows down and together.
-    fields["AU4"] = _mirror_pair(face, T.RIGHT_BROW, T.LEFT_BROW, (0.06, 0.12), brow_sigma, above_eyes)
+    fields["AU4"] = _mirror_pair(face, T.RIGHT_BROW, T.LEFT_BROW, (0.08, 0.16), brow_sigma, brow_down)
     # AU5: upper lids up; AU7: lower lids up and upper lids slightly down; AU6: cheeks and lower lids up.
-    fields["AU5"] = _mirror_pair(face, T.RIGHT_UPPER_LID, T.LEFT_UPPER_LID, (0.0, -0.07), 0.08, upper_eye)
-    fields["AU7"] = (_mirror_pair(face, T.RIGHT_LOWER_LID, T.LEFT_LOWER_LID, (0.0, -0.06), 0.07, lower_eye)
-                     + _mirror_pair(face, T.RIGHT_UPPER_LID, T.LEFT_UPPER_LID, (0.0, 0.035), 0.06, upper_eye))
+    # Lids move most in the middle and not at all at the corners, which hold the eyeball.
+    fields["AU5"] = _mirror_pair(face, T.RIGHT_UPPER_LID, T.LEFT_UPPER_LID, _arched(T.RIGHT_UPPER_LID) * [0.0, -0.08],
+                                 0.08, upper_eye)
+    fields["AU7"] = (_mirror_pair(face, T.RIGHT_LOWER_LID, T.LEFT_LOWER_LID, _arched(T.RIGHT_LOWER_LID) * [0.0, -0.045],
+                                  0.07, lower_eye)
+                     + _mirror_pair(face, T.RIGHT_UPPER_LID, T.LEFT_UPPER_LID,
+                                    _arched(T.RIGHT_UPPER_LID) * [0.0, 0.025], 0.06, upper_eye))
     cheek_region = np.maximum(lower_eye, np.clip((y - 0.05) / 0.1, 0.0, 1.0)) * (1.0 - lips)
     cheek_region[upper_lids + iris] = 0.0
     fields["AU6"] = (_mirror_pair(face, T.RIGHT_CHEEK, T.LEFT_CHEEK, (0.0, -0.08), 0.2, cheek_region)
-                     + _mirror_pair(face, T.RIGHT_LOWER_LID, T.LEFT_LOWER_LID, (0.0, -0.03), 0.06, lower_eye))
+                     + _mirror_pair(face, T.RIGHT_LOWER_LID, T.LEFT_LOWER_LID,
+                                    _arched(T.RIGHT_LOWER_LID) * [0.0, -0.03], 0.06, lower_eye))
     # AU9: nose wrinkler lifts the nose wings and the centre of the upper lip, lowers inner brows.
-    fields["AU9"] = (_mirror_pair(face, T.RIGHT_NOSE_WING, T.LEFT_NOSE_WING, (0.0, -0.07), 0.12)
-                     + _field(face, T.UPPER_LIP_CENTER, np.array([0.0, -0.05]), 0.1, 1.0 - lower_face)
-                     + _mirror_pair(face, T.RIGHT_BROW[:2], T.LEFT_BROW[:2], (0.02, 0.05), 0.12, above_eyes))
+    fields["AU9"] = (_mirror_pair(face, T.RIGHT_NOSE_WING, T.LEFT_NOSE_WING, (0.0, -0.09), 0.12)
+                     + _field(face, T.UPPER_LIP_CENTER, np.array([0.0, -0.06]), 0.1, 1.0 - lower_face)
+                     + _mirror_pair(face, T.RIGHT_BROW[:2], T.LEFT_BROW[:2], (0.02, 0.05), 0.12, brow_down))
     fields["AU9"][iris] = 0.0
+    # AU10: upper lip raiser lifts the upper lip, its middle most, and a little of the nose wings.
+    upper_lip = T.UPPER_LIP_OUTER[1:-1] + T.UPPER_LIP_INNER[1:-1]
+    fields["AU10"] = (_field(face, upper_lip, np.concatenate([_arched(T.UPPER_LIP_OUTER[1:-1], 0.4),
+                                                              _arched(T.UPPER_LIP_INNER[1:-1], 0.4)]) * [0.0, -0.08],
+                             0.08, 1.0 - lower_face)
+                      + _mirror_pair(face, T.RIGHT_NOSE_WING, T.LEFT_NOSE_WING, (0.0, -0.025), 0.08, 1.0 - lower_face))
+    fields["AU10"][iris] = 0.0
     # Lip corners: AU12 pull out and up, AU15 down, AU20 out, AU14R right corner in and back.
     corner_sigma = 0.22
     fields["AU12"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (-0.12, -0.11), corner_sigma,
                                   near_mouth)
-    fields["AU15"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.02, 0.10), corner_sigma,
+    fields["AU15"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.04, 0.18), corner_sigma,
                                   near_mouth)
-    fields["AU20"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (-0.11, 0.02), corner_sigma,
+    fields["AU20"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (-0.15, 0.04), corner_sigma,
                                   near_mouth)
     fields["AU14R"] = _field(face, [T.RIGHT_LIP_CORNER], np.array([-0.07, -0.04]), 0.16, near_mouth)
     # AU16: lower lip down (centre most); AU23: lips thinned and tightened.
@@ -154,11 +181,24 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
                              outer_lips * (1.0 - lower_face))
                       + _field(face, T.LOWER_LIP_OUTER_CENTER, np.array([0.0, -0.03]), 0.12, outer_lips * lower_face)
                       + _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.03, 0.0), 0.12, near_mouth))
+    # AU17: chin raiser pushes the chin boss and the lower lip up (the lower lip pouts).
+    fields["AU17"] = (_field(face, T.CHIN_BOSS, np.array([0.0, -0.09]), 0.16, lower_face)
+                      + _field(face, T.LOWER_LIP_CENTER, np.array([0.0, -0.04]), 0.12, lower_face))
+    # AU24: lip pressor presses the lips together and thins their red.
+    fields["AU24"] = (_field(face, T.UPPER_LIP_OUTER_CENTER, np.array([0.0, 0.035]), 0.14,
+                             outer_lips * (1.0 - lower_face))
+                      + _field(face, T.LOWER_LIP_OUTER_CENTER, np.array([0.0, -0.045]), 0.14, outer_lips * lower_face)
+                      + _field(face, T.UPPER_LIP_INNER, np.array([0.0, 0.02]), 0.06, 1.0 - lower_face)
+                      + _field(face, T.LOWER_LIP_INNER, np.array([0.0, -0.02]), 0.06, lower_face))
     # AU26 / JAW: the jaw rotates open; everything below the lip line follows, chin most.
     jaw = np.zeros((count, 2))
     jaw[:, 1] = 0.32 * lower_face * np.clip((y - split) / 0.5 + 0.6, 0.6, 1.0)
     fields["AU26"] = jaw
     fields["JAW"] = jaw
+    # AU27: mouth stretch, the jaw pulled far down with the lips stretched open and the corners
+    # drawn in and down rather than up.
+    fields["AU27"] = (1.5 * jaw
+                      + _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.05, 0.06), 0.14, near_mouth))
     # Visemes: rounding draws the corners in and opens the lips a little; spreading pulls them out;
     # pressing closes the lips; LIP_UP tucks the lower lip under the upper teeth (f, v).
     fields["ROUND"] = (_mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.10, 0.0), 0.16, near_mouth)
@@ -169,14 +209,31 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
     fields["PRESS"] = (_field(face, T.UPPER_LIP_INNER, np.array([0.0, 0.02]), 0.06, 1.0 - lower_face)
                        + _field(face, T.LOWER_LIP_INNER, np.array([0.0, -0.02]), 0.06, lower_face))
     fields["LIP_UP"] = _field(face, T.LOWER_LIP_ALL, np.array([0.0, -0.04]), 0.08, lower_face)
-    # BLINK: upper lids travel down onto the lower lids, point by point.
+    # BLINK: upper lids travel down onto the lower lids, point by point, and draw the lid's skin up
+    # to the crease after them (less the higher it sits), so the whole lid stretches, not its rim.
     blink = np.zeros((count, 2))
+    # The lashes just above the rim travel with it (so they stay a thin line); the skin above them
+    # stretches.
+    lid_skin = np.clip(1.0 - (over_lid - 0.035) / 0.12, 0.0, 1.0) * (over_lid > 0) * upper_eye
     for upper, lower in ((T.RIGHT_UPPER_LID, T.RIGHT_LOWER_LID), (T.LEFT_UPPER_LID, T.LEFT_LOWER_LID)):
         target = _resample(face[lower], len(upper))
         blink[upper] = target - face[upper]
         blink[upper] *= 0.95  # leave a hairline so the closed lid reads as a lid, not a fold
+        order = np.argsort(face[upper, 0])
+        span = (face[:, 0] >= face[upper, 0].min()) & (face[:, 0] <= face[upper, 0].max())
+        skin = np.flatnonzero(span & (lid_skin > 0))
+        skin = np.setdiff1d(skin, upper)
+        travel = np.interp(face[skin, 0], face[upper, 0][order], blink[upper, 1][order])
+        blink[skin, 1] = lid_skin[skin] * travel
     fields["BLINK"] = blink
     return frame, np.stack([fields[name] for name in CONTROLS])
+
+
+def _height_over_upper_lids(face: np.ndarray) -> np.ndarray:
+    """(V,) how far each point sits above the upper lids' line (face units; negative below it)."""
+    lids = face[T.RIGHT_UPPER_LID + T.LEFT_UPPER_LID]
+    order = np.argsort(lids[:, 0])
+    return np.interp(face[:, 0], lids[order, 0], lids[order, 1]) - face[:, 1]
 
 
 def _resample(points: np.ndarray, count: int) -> np.ndarray:

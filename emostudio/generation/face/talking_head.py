@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from ...conditioning import EmotionSpec
 from ...conditioning.timeline import smooth_steps
@@ -30,6 +31,11 @@ from .render import WarpRenderer
 from .rig import CONTROLS, FaceRig
 
 EXPRESSION_TRANSITION_S = 0.45
+EXPRESSION_ONSET_S = 0.35  # from neutral at the start of a clip
+EMPHASIS_S = 0.25  # smoothing of the loudness that sets the expression's emphasis
+EMPHASIS_DEPTH = 0.15  # how much quieter stretches relax the expression
+DRIFT_S = 0.8  # time scale of the units' slow fluctuation
+DRIFT_DEPTH = 0.06  # its size, as a fraction of each unit
 DEFAULT_SIZE = 512
 DEFAULT_FPS = 25.0
 
@@ -84,37 +90,25 @@ class WarpTalkingHead(TalkingHeadBackend):
     def animate(self, speech: DrivingSpeech, fps: float, seed: int | None = None) -> Animation:
         count = self.frame_count(speech, fps)
         times = np.arange(count) / fps
-        controls = np.zeros((count, len(CONTROLS)))
 
         specs = [segment.spec for segment in speech.segments]
         embedding = self.bank.embed(specs)
         units = self.expression_head.action_units(embedding)  # (S, AUs)
         arousal = embedding.vad[:, 1].numpy()
         boundaries = [(a.end + b.start) / 2 for a, b in zip(speech.segments[:-1], speech.segments[1:])]
-        controls[:, : units.shape[1]] = smooth_steps(times, boundaries, units, EXPRESSION_TRANSITION_S)
         arousal_curve = smooth_steps(times, boundaries, arousal, EXPRESSION_TRANSITION_S)
 
         loudness = loudness_envelope(speech.audio, speech.sample_rate, times)
+        rng = np.random.default_rng(None if seed is None else seed + 1)
+        expression = expression_curve(times, boundaries, units, loudness, rng)
         if speech.phonemes:
             mouth = mouth_from_phonemes(speech.phonemes, times)
             # The phonemes say which shape; the sound says how wide: louder syllables open more.
             mouth[:, MOUTH.index("JAW")] *= 0.35 + 0.65 * loudness
         else:
             mouth = mouth_from_audio(speech.audio, speech.sample_rate, times)
-        for index, name in enumerate(MOUTH):
-            column = CONTROLS.index(name)
-            controls[:, column] = np.maximum(controls[:, column], mouth[:, index])
-        # An emotion's own jaw drop (fear, surprise) opens the mouth under speech as well.
-        jaw = CONTROLS.index("JAW")
-        drop = controls[:, CONTROLS.index("AU26")]
-        controls[:, jaw] = np.clip(controls[:, jaw] + 0.5 * drop * (1 - controls[:, jaw]), 0, 1)
-        controls[:, CONTROLS.index("AU26")] = 0.0  # carried by JAW now
-
         motion = liveliness(count, fps, arousal_curve, loudness, seed)
-        controls[:, CONTROLS.index("BLINK")] = np.maximum(motion.blink, 0.0)
-        # Eyes widened by surprise or fear still blink fully: the blink wins over AU5.
-        controls[:, CONTROLS.index("AU5")] *= 1 - motion.blink
-        return Animation(times, controls, motion)
+        return Animation(times, combine_controls(expression, mouth, motion.blink), motion)
 
     def frames(self, face: FaceAnalysis, speech: DrivingSpeech, fps: float,
                seed: int | None = None) -> Iterator[np.ndarray]:
@@ -125,6 +119,51 @@ class WarpTalkingHead(TalkingHeadBackend):
         for index in range(len(animation.times)):
             positions, rings = posed(rig.deform(animation.controls[index]), animation.motion, index)
             yield renderer.render(positions, rings)
+
+
+def expression_curve(times: np.ndarray, boundaries: list[float], units: np.ndarray, loudness: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+    """(F, AUs) action units over time: the timeline's units, animated rather than painted on.
+
+    The expression sets in from neutral over EXPRESSION_ONSET_S at the start and changes over
+    EXPRESSION_TRANSITION_S at each timeline change; its strength follows the speech's emphasis
+    (a slow loudness envelope: stressed stretches reach the apex, pauses relax a little); and each
+    unit drifts slowly by a few percent, so the face never holds one mask.
+    """
+    if len(times) == 0:
+        return np.zeros((0, units.shape[1]))
+    curve = smooth_steps(times, boundaries, units, EXPRESSION_TRANSITION_S)
+    onset = np.clip(times / EXPRESSION_ONSET_S, 0.0, 1.0)
+    curve *= (0.5 - 0.5 * np.cos(np.pi * onset))[:, None]
+    step = times[1] - times[0] if len(times) > 1 else 0.04
+    emphasis = gaussian_filter1d(loudness, sigma=max(EMPHASIS_S / step, 0.5))
+    emphasis = emphasis / max(float(emphasis.max()), 1e-6)
+    curve *= (1.0 - EMPHASIS_DEPTH + EMPHASIS_DEPTH * emphasis)[:, None]
+    drift = gaussian_filter1d(rng.standard_normal((len(times) + 50, units.shape[1])),
+                              sigma=max(DRIFT_S / step, 1.0), axis=0)[25:-25]
+    drift /= max(float(drift.std()), 1e-9)
+    curve *= 1.0 + DRIFT_DEPTH * drift
+    return np.clip(curve, 0.0, 1.0)
+
+
+def combine_controls(expression: np.ndarray, mouth: np.ndarray, blink: np.ndarray) -> np.ndarray:
+    """(F, len(CONTROLS)) rig controls from action units (F, AUs), mouth shapes (F, MOUTH) and blinks (F,)."""
+    controls = np.zeros((len(expression), len(CONTROLS)))
+    controls[:, : expression.shape[1]] = expression
+    for index, name in enumerate(MOUTH):
+        column = CONTROLS.index(name)
+        controls[:, column] = np.maximum(controls[:, column], mouth[:, index])
+    # An emotion's own jaw drop (fear, surprise) keeps the mouth a little open and makes the speech
+    # open it wider, so the mouth still follows the syllables; a mouth stretch (AU27) holds it open
+    # on its own field and leaves the speech less room.
+    jaw, drop, stretch = (CONTROLS.index(name) for name in ("JAW", "AU26", "AU27"))
+    speech_jaw = controls[:, jaw] * (1 - 0.5 * controls[:, stretch])
+    controls[:, jaw] = np.clip(0.3 * controls[:, drop] + speech_jaw * (1 + controls[:, drop]), 0, 1)
+    controls[:, drop] = 0.0  # carried by JAW now
+    controls[:, CONTROLS.index("BLINK")] = np.maximum(blink, 0.0)
+    # Eyes widened by surprise or fear still blink fully: the blink wins over AU5.
+    controls[:, CONTROLS.index("AU5")] *= 1 - blink
+    return controls
 
 
 class HeadPoser:
@@ -161,12 +200,13 @@ def _rotation(angle: float) -> np.ndarray:
 
 @dataclass
 class TalkResult:
-    path: Path
+    path: Path | None  # the video; None when only the animation was written
     duration: float
     frames: int
     fps: float
     segments: list[SegmentTiming]
     warnings: list[str] = field(default_factory=list)
+    animation: Path | None = None  # the ARKit blendshape file, when asked for
 
 
 def driving_speech_from_audio(path: str | os.PathLike, spec: EmotionSpec) -> DrivingSpeech:
@@ -175,7 +215,7 @@ def driving_speech_from_audio(path: str | os.PathLike, spec: EmotionSpec) -> Dri
 
 
 def talk(
-    output: str | os.PathLike,
+    output: str | os.PathLike | None,
     text: str | None = None,
     audio: str | os.PathLike | None = None,
     emotion: EmotionSpec | str | None = None,
@@ -187,17 +227,33 @@ def talk(
     speech_backend: SpeechBackend | None = None,
     head_backend: TalkingHeadBackend | None = None,
     progress: Callable[[int, int], None] | None = None,
+    blendshapes: str | os.PathLike | None = None,
+    video: bool = True,
 ) -> TalkResult:
-    """Render a talking-head MP4 of a portrait saying ``text`` (or lip-syncing ``audio``)."""
+    """Render a talking-head MP4 of a portrait saying ``text`` (or lip-syncing ``audio``).
+
+    ``blendshapes`` (.json or .csv) also writes the animation as ARKit blendshape weights per frame,
+    with the speech beside it as a .wav of the same name; ``video=False`` writes only those.
+    """
     if (text is None) == (audio is None):
         raise EmostudioError("Give either text to speak or an audio file to lip-sync, not both and not neither.")
     if not 1.0 <= fps <= 60.0:
         raise EmostudioError(f"The frame rate {fps:g} is out of range; use 1 to 60 frames per second.")
-    check_output_path(output, (".mp4",))
+    if not video and blendshapes is None:
+        raise EmostudioError("Without the video there is nothing to write; give a blendshape file "
+                             "(--export-blendshapes anim.json) or drop --no-video.")
+    if video:
+        check_output_path(output, (".mp4",))
+    if blendshapes is not None:
+        from .blendshapes import check_animation_path
+
+        check_animation_path(blendshapes)
+        if seed is None:  # the exported animation and the video must be the same performance
+            seed = int(np.random.SeedSequence().entropy % 2**31)
     spec = resolve_emotion(emotion, intensity)
     if text is not None:
         timeline = make_timeline(text, spec)
-    face = analyze_portrait(portrait, size)
+    face = analyze_portrait(portrait, size) if video else None
     if text is not None:
         if speech_backend is None:
             from ..speech.piper import PiperSpeechBackend
@@ -213,10 +269,32 @@ def talk(
     total = backend.frame_count(speech, fps)
     emotions = "; ".join(str(s.spec) for s in speech.segments)
     metadata = provenance(generator, emotions, ingredients=(portrait, audio))
+    animation_path = None
+    if blendshapes is not None:
+        animation_path = export_blendshapes(blendshapes, backend, speech, fps, seed, metadata)
+    if not video:
+        return TalkResult(None, speech.duration, total, fps, speech.segments, [], animation_path)
     with VideoWriter(output, face.image.shape[1], face.image.shape[0], fps, audio=speech.audio,
                      sample_rate=speech.sample_rate, metadata=metadata) as writer:
         for number, frame in enumerate(backend.frames(face, speech, fps, seed), start=1):
             writer.write(frame)
             if progress is not None:
                 progress(number, total)
-    return TalkResult(Path(output), speech.duration, total, fps, speech.segments, list(face.warnings))
+    return TalkResult(Path(output), speech.duration, total, fps, speech.segments, list(face.warnings),
+                      animation_path)
+
+
+def export_blendshapes(path: str | os.PathLike, backend: TalkingHeadBackend, speech: DrivingSpeech, fps: float,
+                       seed: int | None, metadata) -> Path:
+    """Write the backend's animation of ``speech`` as ARKit blendshapes, and the speech as a .wav beside it."""
+    from ..media import write_audio
+    from .blendshapes import blendshape_weights, write_animation
+
+    if not isinstance(backend, WarpTalkingHead):
+        raise EmostudioError(f"The {backend.name} talking head has no rig animation to export; use the embedded "
+                             "talking head for blendshapes.")
+    animation = backend.animate(speech, fps, seed)
+    sound = write_audio(Path(path).with_suffix(".wav"), speech.audio, speech.sample_rate, metadata)
+    weights = blendshape_weights(animation.controls, animation.motion.gaze)
+    pose = np.stack([animation.motion.yaw, animation.motion.pitch, animation.motion.roll], axis=1)
+    return write_animation(path, weights, pose, fps, sound.name)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 from mediapipe.python.solutions import face_mesh_connections as _mesh
@@ -132,8 +133,35 @@ MOUTH_OPENING = LIPS_INNER_LOOP
 RIGHT_EYE_RING = RIGHT_EYE_LOOP
 LEFT_EYE_RING = LEFT_EYE_LOOP
 
+# The chin boss below the lower lip, midline and either side (what AU17 pushes up).
+CHIN_BOSS = [18, 200, 199, 175, 83, 313, 201, 421]
 # Cheeks and nose.
 RIGHT_CHEEK = [50, 101, 118, 117, 123, 187, 205, 36]
 LEFT_CHEEK = [280, 330, 347, 346, 352, 411, 425, 266]
 RIGHT_NOSE_WING = [129, 98, 64, 48, 102]
 LEFT_NOSE_WING = [358, 327, 294, 278, 331]
+
+
+@dataclass(frozen=True)
+class EyeSide:
+    """One eye's landmark groups: the lid contour, its corners and the iris (the eyeball's points)."""
+
+    loop: list[int]
+    upper: list[int]
+    lower: list[int]
+    inner: int
+    outer: int
+    iris_center: int
+    iris_ring: list[int]
+
+    @property
+    def interior(self) -> list[int]:
+        return [self.iris_center, *self.iris_ring]
+
+
+EYES = (
+    EyeSide(RIGHT_EYE_LOOP, RIGHT_UPPER_LID, RIGHT_LOWER_LID, RIGHT_EYE_INNER, RIGHT_EYE_OUTER, RIGHT_IRIS_CENTER,
+            RIGHT_IRIS_RING),
+    EyeSide(LEFT_EYE_LOOP, LEFT_UPPER_LID, LEFT_LOWER_LID, LEFT_EYE_INNER, LEFT_EYE_OUTER, LEFT_IRIS_CENTER,
+            LEFT_IRIS_RING),
+)

@@ -1,0 +1,214 @@
+"""Legible expressions on the embedded talking head: the eye model, the added action units, animation."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from emostudio.conditioning import EmotionSpec
+from emostudio.conditioning.heads import DEFAULT_EXPRESSION_TABLE, ACTION_UNITS
+from emostudio.generation.face import topology as T
+from emostudio.generation.face.perception import analyze_portrait
+from emostudio.generation.face.render import WarpRenderer
+from emostudio.generation.face.rig import CONTROLS, FaceRig
+from emostudio.generation.face.talking_head import (EXPRESSION_ONSET_S, DrivingSpeech, WarpTalkingHead,
+                                                    expression_curve)
+from emostudio.generation.speech import SegmentTiming
+
+SIZE = 320
+
+
+@pytest.fixture(scope="module")
+def face():
+    return analyze_portrait(None, SIZE)
+
+
+@pytest.fixture(scope="module")
+def rig(face):
+    return FaceRig(face.landmarks)
+
+
+@pytest.fixture(scope="module")
+def renderer(face):
+    return WarpRenderer(face.image, face.landmarks)
+
+
+def face_units(rig: FaceRig, name: str, index: int | list[int]) -> np.ndarray:
+    pixels = rig.displacement(rig.weights(**{name: 1.0}))[index]
+    return pixels @ rig.frame.rotation / rig.frame.scale
+
+
+def region(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
+    return mask.astype(bool)
+
+
+def disc(centre: np.ndarray, radius: float, shape: tuple[int, int]) -> np.ndarray:
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]]
+    return np.hypot(xs - centre[0], ys - centre[1]) <= radius
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    return image.astype(np.float64) @ [0.299, 0.587, 0.114]
+
+
+# -- the eye model ----------------------------------------------------------------------------
+
+def iris_geometry(face, side: T.EyeSide) -> tuple[np.ndarray, float]:
+    centre = face.landmarks[side.iris_center, :2]
+    radius = float(np.linalg.norm(face.landmarks[side.iris_ring, :2] - centre, axis=1).mean())
+    return centre, radius
+
+
+@pytest.mark.parametrize("side", T.EYES, ids=["right", "left"])
+def test_widened_eyes_show_more_sclera_around_an_iris_that_keeps_its_shape(face, rig, renderer, side):
+    shape = face.image.shape[:2]
+    neutral = renderer.render(rig.deform(rig.weights()))
+    wide_points = rig.deform(rig.weights(AU5=1.0))
+    wide = renderer.render(wide_points)
+    rest_open = region(face.landmarks[side.loop, :2], shape)
+    wide_open = region(wide_points[side.loop], shape)
+    assert wide_open.sum() > 1.3 * rest_open.sum(), "AU5 opens the eye"
+    centre, radius = iris_geometry(face, side)
+    iris = disc(centre, 0.8 * radius, shape)
+    # The iris that showed before shows unchanged: it is not pulled taller with the lid.
+    seen_before = iris & rest_open
+    seen_before = cv2.erode(seen_before.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    assert seen_before.sum() > 20
+    assert np.abs(wide[seen_before].astype(int) - neutral[seen_before].astype(int)).mean() < 12
+    # What the lid uncovers beside the iris is the white of the eye, far lighter than the iris.
+    uncovered = wide_open & ~cv2.dilate(rest_open.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    sclera = uncovered & ~disc(centre, 1.2 * radius, shape)
+    assert sclera.sum() > 10
+    assert luminance(wide)[sclera].mean() > luminance(wide)[seen_before].mean() + 30
+
+
+@pytest.mark.parametrize("side", T.EYES, ids=["right", "left"])
+def test_a_blink_covers_the_eyeball_with_lid(face, rig, renderer, side):
+    shape = face.image.shape[:2]
+    neutral = renderer.render(rig.deform(rig.weights()))
+    closed = renderer.render(rig.deform(rig.weights(BLINK=1.0)))
+    centre, radius = iris_geometry(face, side)
+    iris_seen = disc(centre, 0.8 * radius, shape) & region(face.landmarks[side.loop, :2], shape)
+    # The dark iris is gone under the lid: the area turns as light as the skin.
+    skin = disc(centre + [0, -2.2 * radius], 0.6 * radius, shape)
+    assert luminance(neutral)[iris_seen].mean() < luminance(neutral)[skin].mean() - 40
+    assert luminance(closed)[iris_seen].mean() > luminance(neutral)[iris_seen].mean() + 30
+
+
+def test_lid_units_leave_the_eye_corners_where_they_are(rig):
+    for name in ("AU5", "AU7", "BLINK"):
+        for side in T.EYES:
+            for corner in (side.inner, side.outer):
+                assert np.linalg.norm(face_units(rig, name, corner)) < 0.01, f"{name} moves corner {corner}"
+
+
+# -- the added action units -------------------------------------------------------------------
+
+def test_upper_lip_raiser_lifts_the_upper_lip_not_the_lower(rig):
+    upper = face_units(rig, "AU10", T.UPPER_LIP_OUTER_CENTER)[:, 1].mean()
+    lower = face_units(rig, "AU10", T.LOWER_LIP_OUTER_CENTER)[:, 1].mean()
+    assert upper < -0.05 and abs(lower) < 0.01
+
+
+def test_chin_raiser_pushes_chin_and_lower_lip_up(rig):
+    assert face_units(rig, "AU17", T.CHIN_BOSS)[:, 1].mean() < -0.03
+    assert face_units(rig, "AU17", T.LOWER_LIP_OUTER_CENTER)[:, 1].mean() < -0.02
+    assert np.abs(face_units(rig, "AU17", T.UPPER_LIP_OUTER_CENTER)).max() < 0.01
+
+
+def test_lip_pressor_thins_the_lips(rig):
+    upper = face_units(rig, "AU24", T.UPPER_LIP_OUTER_CENTER)[:, 1].mean()
+    lower = face_units(rig, "AU24", T.LOWER_LIP_OUTER_CENTER)[:, 1].mean()
+    assert upper > 0.02 and lower < -0.02
+
+
+def test_mouth_stretch_opens_wider_than_a_jaw_drop_with_corners_not_raised(rig):
+    def opening(name: str) -> float:
+        return float(face_units(rig, name, T.LOWER_LIP_INNER[5])[1] - face_units(rig, name, T.UPPER_LIP_INNER[5])[1])
+
+    assert opening("AU27") > 1.3 * opening("AU26") > 0.2
+    for corner in T.LIP_CORNERS:
+        assert face_units(rig, "AU27", corner)[1] > 0.0, "the corners go down, not up"
+
+
+def test_brow_lowerer_draws_the_brows_down_and_together_without_passing_the_lids(rig):
+    right, left = face_units(rig, "AU4", T.RIGHT_BROW[0]), face_units(rig, "AU4", T.LEFT_BROW[0])
+    assert right[0] > 0.02 and left[0] < -0.02 and right[1] > 0.04 and left[1] > 0.04
+    moved = rig.frame.to_face(rig.deform(rig.weights(AU4=1.0, AU7=1.0)))
+    rest = rig.frame.to_face(rig.landmarks)
+    above = [i for i in range(468) if rest[i, 1] < rest[T.RIGHT_UPPER_LID[4], 1] - 0.02
+             and abs(rest[i, 0] - rest[T.RIGHT_UPPER_LID[4], 0]) < 0.02]
+    assert above, "points above the lid's middle"
+    assert (moved[above, 1] < moved[T.RIGHT_UPPER_LID[4], 1]).all(), "skin folded past the lid"
+
+
+def test_emotions_use_their_action_units():
+    row = {name: dict(zip(ACTION_UNITS, DEFAULT_EXPRESSION_TABLE[name])) for name in DEFAULT_EXPRESSION_TABLE}
+    assert row["happy"]["AU12"] > 0.5
+    assert row["sad"]["AU15"] > 0.3 and row["sad"]["AU12"] == 0.0
+    assert row["angry"]["AU4"] > 0.3
+    assert max(row["surprised"]["AU26"], row["surprised"]["AU27"]) > 0.3 and row["surprised"]["AU12"] == 0.0
+    assert row["surprised"]["AU5"] > 0.3 and row["fearful"]["AU5"] > 0.3
+    assert max(row["disgusted"]["AU9"], row["disgusted"]["AU10"]) > 0.3
+    assert row["contempt"]["AU14R"] > 0.5
+    assert not any(DEFAULT_EXPRESSION_TABLE["neutral"])
+
+
+# -- animation --------------------------------------------------------------------------------
+
+def test_expression_sets_in_from_neutral_and_changes_gradually():
+    fps = 25.0
+    times = np.arange(int(3.0 * fps)) / fps
+    units = np.zeros((2, len(ACTION_UNITS)))
+    units[0, ACTION_UNITS.index("AU12")] = 0.8
+    units[1, ACTION_UNITS.index("AU15")] = 0.8
+    loud = np.ones(len(times))
+    curve = expression_curve(times, [1.5], units, loud, np.random.default_rng(0))
+    smile, frown = curve[:, ACTION_UNITS.index("AU12")], curve[:, ACTION_UNITS.index("AU15")]
+    assert smile[0] == 0.0 and 0.0 < smile[int(0.5 * EXPRESSION_ONSET_S * fps)] < 0.6
+    assert smile[int(1.0 * fps)] > 0.6
+    # The change at 1.5 s takes a few hundred milliseconds: no jump from one frame to the next.
+    assert np.abs(np.diff(smile[int(fps):])).max() < 0.15
+    assert frown[int(2.5 * fps)] > 0.6 and smile[int(2.5 * fps)] < 0.05
+    # It is alive: the held expression is not one frozen value.
+    held = smile[int(0.6 * fps):int(1.2 * fps)]
+    assert held.std() > 0.002
+
+
+def test_expression_apex_follows_the_speech_emphasis():
+    fps = 25.0
+    times = np.arange(int(4.0 * fps)) / fps
+    units = np.zeros((1, len(ACTION_UNITS)))
+    units[0, ACTION_UNITS.index("AU1")] = 0.8
+    loudness = np.where((times > 2.0) & (times < 3.0), 1.0, 0.2)
+    curve = expression_curve(times, [], units, loudness, np.random.default_rng(0))[:, ACTION_UNITS.index("AU1")]
+    stressed, quiet = curve[(times > 2.2) & (times < 2.8)].mean(), curve[(times > 0.8) & (times < 1.6)].mean()
+    assert stressed > quiet + 0.05
+
+
+def test_talking_face_moves_while_holding_an_emotion(face):
+    rate = 16000
+    t = np.arange(int(2.0 * rate)) / rate
+    audio = (0.2 * np.sin(2 * np.pi * 160 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
+    speech = DrivingSpeech(audio, rate, [SegmentTiming("", EmotionSpec.parse("surprised"), 0.0, 2.0)])
+    controls = WarpTalkingHead().animate(speech, 25, seed=0).controls
+    brows = controls[10:, CONTROLS.index("AU1")]
+    assert brows.max() > 0.3 and brows.std() > 0.01
+
+
+@pytest.mark.parametrize("emotion", ["surprised", "fearful"])
+def test_a_dropped_jaw_still_follows_the_syllables(emotion):
+    from emostudio.generation.face.lipsync import loudness_envelope
+
+    rate = 16000
+    t = np.arange(int(3.0 * rate)) / rate
+    audio = (0.2 * np.sin(2 * np.pi * 160 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
+    speech = DrivingSpeech(audio, rate, [SegmentTiming("", EmotionSpec.parse(emotion), 0.0, 3.0)])
+    animation = WarpTalkingHead().animate(speech, 25, seed=0)
+    jaw = animation.controls[:, CONTROLS.index("JAW")]
+    loud = loudness_envelope(audio, rate, animation.times)
+    assert jaw.min() > 0.05, "held a little open"
+    assert np.corrcoef(jaw[10:], loud[10:])[0, 1] > 0.8
