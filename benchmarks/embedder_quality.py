@@ -39,17 +39,19 @@ ROOT = Path(__file__).resolve().parents[1]
 def embed_all(run: Path, clips, cache: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Means per modality setting for every clip, and the predicted emotion index per setting."""
     from emostudio.conditioning import EmotionBank
-    from emostudio.conditioning.embedder import DisentangledEmotionEmbedder
+    from emostudio.conditioning.embedder import DisentangledEmotionEmbedder, audio_channels
 
     embedder = DisentangledEmotionEmbedder.from_pretrained(run / "embedder").eval()
     bank = EmotionBank.from_pretrained(run / "bank").eval()
-    data = ClipFeatureDataset(clips, cache, [])
+    kind = embedder.config.audio_features
+    data = ClipFeatureDataset(clips, cache, [], kind=kind)
     width = 2 * embedder.config.num_landmarks
+    channels = audio_channels(kind, embedder.config.n_mels)
     means, predictions = {}, {}
     for name, (use_audio, use_visual) in {"both": (1, 1), "audio": (1, 0), "video": (0, 1)}.items():
         rows, guesses = [], []
         for start in range(0, len(data), 32):
-            batch = collate([data[i] for i in range(start, min(start + 32, len(data)))], embedder.config.n_mels, width)
+            batch = collate([data[i] for i in range(start, min(start + 32, len(data)))], channels, width)
             output = embedder(batch["audio"], batch["visual"], batch["audio_mask"] & bool(use_audio),
                               batch["visual_mask"] & bool(use_visual))
             rows.append(output.mean.numpy())
