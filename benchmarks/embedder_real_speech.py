@@ -64,12 +64,14 @@ def report(name: str, labels: np.ndarray, predictions: np.ndarray, confidences: 
     shares = np.bincount(predictions, minlength=len(SIX)) / len(predictions)
     result = {
         "accuracy": float((labels == predictions).mean()),
+        "balanced_accuracy": float(np.mean(np.diag(confusion) / confusion.sum(1).clip(min=1))),
         "most_predicted": SIX[int(shares.argmax())],
         "most_predicted_share": float(shares.max()),
         "mean_confidence": float(confidences.mean()),
         "confusion": confusion.tolist(),
     }
-    print(f"\n{name}: accuracy {result['accuracy']:.3f} (chance {1 / len(SIX):.3f}), most predicted "
+    print(f"\n{name}: accuracy {result['accuracy']:.3f}, balanced {result['balanced_accuracy']:.3f} (chance "
+          f"{1 / len(SIX):.3f}), most predicted "
           f"{result['most_predicted']} {result['most_predicted_share']:.0%}, mean confidence "
           f"{result['mean_confidence']:.2f}")
     print(f"{'true/read':>12}" + "".join(f"{n[:7]:>9}" for n in SIX))
