@@ -1,10 +1,13 @@
 """Emotion accuracy and identity leakage of the trained embedder, on the synthetic corpus.
 
 Trains the recipe in ``configs/embedder_synthetic.yaml`` twice, with the identity objective and
-without it (``identity_weight: 0``), and reports for each:
+without it (``identity_weight: 0``; ``--skip-baseline`` leaves this one out), or scores trained
+folders as they are (``--evaluate DIR``, repeatable, e.g. an older bundled model), and reports:
 
 * emotion accuracy on the test identities (never seen in training) with audio+video, audio only
-  and video only;
+  and video only (audio+video and video on the clips with a face);
+* rendered heads: of the eight emotions, how many the test identity's talking-head clips are read
+  as (most of their clips, audio+video);
 * identity leakage: a linear probe (logistic regression) trained to tell the corpus's speakers
   apart from the embedder's mean, fitted on two of each speaker's sentences and scored on the
   third; chance is 1 / speakers;
@@ -12,6 +15,7 @@ without it (``identity_weight: 0``), and reports for each:
 
     emostudio data synth --out corpus/          # once
     python benchmarks/embedder_quality.py --manifest corpus/manifest.jsonl [--export emostudio/assets/emotion_embedder]
+    python benchmarks/embedder_quality.py --manifest corpus/manifest.jsonl --evaluate old/ --evaluate runs/benchmark/with_identity
 """
 
 from __future__ import annotations
@@ -39,17 +43,19 @@ ROOT = Path(__file__).resolve().parents[1]
 def embed_all(run: Path, clips, cache: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Means per modality setting for every clip, and the predicted emotion index per setting."""
     from emostudio.conditioning import EmotionBank
-    from emostudio.conditioning.embedder import DisentangledEmotionEmbedder
+    from emostudio.conditioning.embedder import DisentangledEmotionEmbedder, audio_channels
 
     embedder = DisentangledEmotionEmbedder.from_pretrained(run / "embedder").eval()
     bank = EmotionBank.from_pretrained(run / "bank").eval()
-    data = ClipFeatureDataset(clips, cache, [])
+    kind = embedder.config.audio_features
+    data = ClipFeatureDataset(clips, cache, [], kind=kind)
     width = 2 * embedder.config.num_landmarks
+    channels = audio_channels(kind, embedder.config.n_mels)
     means, predictions = {}, {}
     for name, (use_audio, use_visual) in {"both": (1, 1), "audio": (1, 0), "video": (0, 1)}.items():
         rows, guesses = [], []
         for start in range(0, len(data), 32):
-            batch = collate([data[i] for i in range(start, min(start + 32, len(data)))], embedder.config.n_mels, width)
+            batch = collate([data[i] for i in range(start, min(start + 32, len(data)))], channels, width)
             output = embedder(batch["audio"], batch["visual"], batch["audio_mask"] & bool(use_audio),
                               batch["visual_mask"] & bool(use_visual))
             rows.append(output.mean.numpy())
@@ -72,6 +78,29 @@ def identity_probe(means: np.ndarray, clips) -> float:
     return float(probe.score(scaler.transform(means[~train_rows]), labels[~train_rows]))
 
 
+def score(run: Path, clips, base: Path, cache: Path) -> dict[str, float]:
+    """The measurements above for a trained folder (features of its kind cached first)."""
+    from emostudio.conditioning.embedder import DisentangledEmotionEmbedder
+    from emostudio.train.data.features import cache_features
+
+    kind = DisentangledEmotionEmbedder.load_config(run / "embedder").get("audio_features", "log_mel")
+    cache_features(clips, base, cache, kind=kind)
+    means, predictions = embed_all(run, clips, cache)
+    labels = np.array([CATEGORIES.index(c.emotion) for c in clips])
+    test = np.array([c.split == "test" for c in clips])
+    face = test & np.array([c.video is not None for c in clips])
+    result = {f"test_accuracy_{name}": float((predictions[name][rows] == labels[rows]).mean())
+              for name, rows in (("both", face), ("audio", test), ("video", face))}
+    read = 0
+    for index in range(len(CATEGORIES)):
+        guesses = predictions["both"][face & (labels == index)]
+        read += int(len(guesses) > 0 and np.bincount(guesses, minlength=len(CATEGORIES)).argmax() == index)
+    result["rendered_heads_read"] = read
+    result["identity_probe"] = identity_probe(means["both"], clips)
+    result["identity_chance"] = 1 / len({c.identity for c in clips})
+    return result
+
+
 def run_recipe(manifest: Path, output: Path, identity_weight: float, cache: Path) -> dict[str, float]:
     config = load_config(EmbedderConfig, ROOT / "configs" / "embedder_synthetic.yaml", manifest=str(manifest),
                          output_dir=str(output), cache_dir=str(cache), report_to="none")
@@ -81,14 +110,7 @@ def run_recipe(manifest: Path, output: Path, identity_weight: float, cache: Path
     start = time.perf_counter()
     train(config)
     minutes = (time.perf_counter() - start) / 60
-    clips = read_manifest(manifest)
-    means, predictions = embed_all(output, clips, cache)
-    labels = np.array([CATEGORIES.index(c.emotion) for c in clips])
-    test = np.array([c.split == "test" for c in clips])
-    result = {f"test_accuracy_{name}": float((predictions[name][test] == labels[test]).mean())
-              for name in ("both", "audio", "video")}
-    result["identity_probe"] = identity_probe(means["both"], clips)
-    result["identity_chance"] = 1 / len({c.identity for c in clips})
+    result = score(output, read_manifest(manifest), manifest.parent, cache)
     result["train_minutes"] = minutes
     return result
 
@@ -99,20 +121,27 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/benchmark")
     parser.add_argument("--export", default=None, help="copy the identity-objective model here (e.g. the bundled "
                         "emostudio/assets/emotion_embedder)")
+    parser.add_argument("--skip-baseline", action="store_true", help="do not train without the identity objective")
+    parser.add_argument("--evaluate", action="append", default=None,
+                        help="score this trained folder instead of training (repeatable)")
     args = parser.parse_args()
     manifest = Path(args.manifest)
     runs = Path(args.runs)
+    runs.mkdir(parents=True, exist_ok=True)
     cache = manifest.parent / "features"
-    results = {
-        "with identity objective": run_recipe(manifest, runs / "with_identity", 1.0, cache),
-        "without identity objective": run_recipe(manifest, runs / "without_identity", 0.0, cache),
-    }
+    if args.evaluate:
+        clips = read_manifest(manifest)
+        results = {folder: score(Path(folder), clips, manifest.parent, cache) for folder in args.evaluate}
+    else:
+        results = {"with identity objective": run_recipe(manifest, runs / "with_identity", 1.0, cache)}
+        if not args.skip_baseline:
+            results["without identity objective"] = run_recipe(manifest, runs / "without_identity", 0.0, cache)
     keys = list(next(iter(results.values())))
     print(f"{'':28}" + "".join(f"{k:>22}" for k in keys))
     for name, values in results.items():
-        print(f"{name:28}" + "".join(f"{values[k]:>22.3f}" for k in keys))
+        print(f"{name[-28:]:28}" + "".join(f"{values[k]:>22.3f}" for k in keys))
     (runs / "results.json").write_text(json.dumps(results, indent=2))
-    if args.export:
+    if args.export and not args.evaluate:
         target = Path(args.export)
         for part in ("embedder", "bank"):
             shutil.rmtree(target / part, ignore_errors=True)

@@ -1,6 +1,8 @@
 """DisentangledEmotionEmbedder: emotion from audio and/or video, without who is speaking.
 
-After DICE-Talk's disentangled emotion embedder. An audio encoder reads log-mel spectrograms, a
+After DICE-Talk's disentangled emotion embedder. An audio encoder reads log-mel spectrograms
+(``audio_features="log_mel"``) or, in the bundled model, what is left of the voice once the speaker
+and the recording are normalised away (``"normalised"``, see :func:`normalised_audio_features`), a
 visual encoder reads face-mesh landmarks over time (normalised to the face, so position, size and
 roll are gone), cross-modal attention lets each stream look at the other, and the pooled result
 is a Gaussian (mean, log-variance) in the EmotionBank's space. Either stream may be missing.
@@ -51,18 +53,121 @@ _EYE_LEFT = (263, 362)
 
 def log_mel(waveform: np.ndarray, sample_rate: int) -> torch.Tensor:
     """(frames, N_MELS) log-mel spectrogram at 16 kHz, 25 ms windows, 10 ms hop."""
+    return torch.log(mel_power(_resample(waveform, sample_rate)) + 1e-6)
+
+
+def mel_power(audio: np.ndarray) -> torch.Tensor:
+    """(frames, N_MELS) mel-band power of 16 kHz audio, 25 ms windows, 10 ms hop."""
+    signal = torch.tensor(audio, dtype=torch.float32)
+    window = int(0.025 * SAMPLE_RATE)
+    spectrum = torch.stft(signal, n_fft=512, hop_length=int(HOP_S * SAMPLE_RATE), win_length=window,
+                          window=torch.hann_window(window), return_complex=True).abs() ** 2
+    mel = torch.tensor(_mel_filters(512, N_MELS, SAMPLE_RATE), dtype=torch.float32) @ spectrum
+    return mel.T
+
+
+# Tracks added to the log-mel by the normalised audio features, one value per 10 ms frame.
+PROSODY_TRACKS: tuple[str, ...] = ("pitch_semitones", "voiced", "loudness", "pitch_slope")
+AUDIO_FEATURE_KINDS: tuple[str, ...] = ("log_mel", "normalised")
+PITCH_FLOOR_HZ, PITCH_CEILING_HZ = 60.0, 700.0
+# Frames within this many dB of the recording's loudest count as speech for the level estimates.
+SPEECH_RANGE_DB = 35.0
+
+
+def audio_channels(kind: str, n_mels: int = N_MELS) -> int:
+    """Values per frame of an audio feature kind."""
+    if kind not in AUDIO_FEATURE_KINDS:
+        raise ValueError(f"unknown audio features {kind!r}; use one of {', '.join(AUDIO_FEATURE_KINDS)}")
+    return n_mels + (len(PROSODY_TRACKS) if kind == "normalised" else 0)
+
+
+def audio_features(waveform: np.ndarray, sample_rate: int, kind: str = "log_mel") -> torch.Tensor:
+    """(frames, audio_channels(kind)) features of a waveform, as the embedder of that kind reads them."""
+    if kind == "log_mel":
+        return log_mel(waveform, sample_rate)
+    if kind == "normalised":
+        return normalised_audio_features(waveform, sample_rate)
+    raise ValueError(f"unknown audio features {kind!r}; use one of {', '.join(AUDIO_FEATURE_KINDS)}")
+
+
+def _resample(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
     from scipy.signal import resample_poly
 
     audio = np.asarray(waveform, dtype=np.float64)
     if sample_rate != SAMPLE_RATE:
         divisor = math.gcd(int(sample_rate), SAMPLE_RATE)
         audio = resample_poly(audio, SAMPLE_RATE // divisor, int(sample_rate) // divisor)
-    signal = torch.tensor(audio, dtype=torch.float32)
-    window = int(0.025 * SAMPLE_RATE)
-    spectrum = torch.stft(signal, n_fft=512, hop_length=int(HOP_S * SAMPLE_RATE), win_length=window,
-                          window=torch.hann_window(window), return_complex=True).abs() ** 2
-    mel = torch.tensor(_mel_filters(512, N_MELS, SAMPLE_RATE), dtype=torch.float32) @ spectrum
-    return torch.log(mel + 1e-6).T
+    return audio
+
+
+def pitch_track(waveform: np.ndarray, sample_rate: int, frames: int) -> np.ndarray:
+    """F0 in Hz per 10 ms frame (0 where unvoiced), by Praat's autocorrelation method."""
+    import parselmouth
+
+    audio = _resample(waveform, sample_rate)
+    f0 = np.zeros(frames)
+    if len(audio) < 0.05 * SAMPLE_RATE or not np.any(audio):
+        return f0
+    pitch = parselmouth.Sound(audio, SAMPLE_RATE).to_pitch_ac(time_step=HOP_S, pitch_floor=PITCH_FLOOR_HZ,
+                                                              pitch_ceiling=PITCH_CEILING_HZ)
+    values = pitch.selected_array["frequency"]
+    # Praat's frame k is centred at xs()[k]; the log-mel's frame i at i * HOP_S.
+    index = np.round(pitch.xs() / HOP_S).astype(int)
+    keep = (index >= 0) & (index < frames)
+    f0[index[keep]] = values[keep]
+    return f0
+
+
+def normalised_audio_features(waveform: np.ndarray, sample_rate: int) -> torch.Tensor:
+    """Log-mel and prosody tracks with the speaker's and the recording's levels taken out.
+
+    Per frame: the log-mel minus the recording's speech level (one number for the whole clip, so
+    the spectral balance between bands, the vocal effort, stays while the microphone gain goes);
+    pitch in semitones from the recording's median pitch (0 where unvoiced), so a high voice and
+    a low voice saying the same thing give the same track; a voicing flag; loudness in tens of dB
+    from the recording's median speech loudness; and the pitch slope in semitones per frame. Tempo
+    stays as the timing of these tracks. A lone clip cannot tell a speaker's habits from their
+    emotion beyond this: its own median is the best reference it has.
+    """
+    audio = _resample(waveform, sample_rate)
+    power = mel_power(audio).double()
+    frames = len(power)
+    # Floors relative to the recording's own power, so that scaling the sound changes nothing.
+    reference = power.sum(-1).max().clamp(min=1e-20)
+    loudness_db = 10.0 * torch.log10(power.sum(-1) + 1e-9 * reference)
+    speech = loudness_db > loudness_db.max() - SPEECH_RANGE_DB
+    mel = torch.log(power + 1e-9 * reference)
+    level = mel[speech].mean()
+    f0 = torch.tensor(pitch_track(audio, SAMPLE_RATE, frames))
+    voiced = f0 > 0
+    semitones = torch.zeros(frames, dtype=torch.float64)
+    if voiced.any():
+        semitones[voiced] = 12.0 * torch.log2(f0[voiced] / f0[voiced].median())
+    slope = torch.zeros(frames, dtype=torch.float64)
+    both = voiced[1:] & voiced[:-1]
+    slope[1:][both] = (semitones[1:] - semitones[:-1])[both].clamp(-2.0, 2.0)
+    loudness = ((loudness_db - loudness_db[speech].median()).clamp(-40.0, 20.0)) / 10.0
+    tracks = torch.stack([semitones.clamp(-24.0, 24.0) / 6.0, voiced.double(), loudness, slope], dim=-1)
+    return torch.cat([mel - level, tracks], dim=-1).float()
+
+
+def speech_evidence(waveform: np.ndarray, sample_rate: int) -> float:
+    """0..1: how much of a stretch of audio is speech whose tone moves, the raw material of a reading.
+
+    Running speech is voiced for roughly half its duration and its pitch wanders by a few
+    semitones; a held tone is voiced with a flat pitch, noise and silence are not voiced at all,
+    and a short phrase padded with silence is voiced for a small part of the stretch. Full
+    evidence needs a third of the stretch voiced and a pitch spread of 1.5 semitones.
+    """
+    audio = _resample(waveform, sample_rate)
+    frames = int(len(audio) / (HOP_S * SAMPLE_RATE)) + 1
+    f0 = pitch_track(audio, SAMPLE_RATE, frames)
+    voiced = f0 > 0
+    if voiced.sum() < 5:
+        return 0.0
+    semitones = 12.0 * np.log2(f0[voiced] / np.median(f0[voiced]))
+    spread = float(np.percentile(semitones, 90) - np.percentile(semitones, 10)) / 2.0
+    return float(np.clip(voiced.mean() / 0.33, 0, 1) * np.clip(spread / 1.5, 0, 1))
 
 
 def _mel_filters(n_fft: int, n_mels: int, sample_rate: int) -> np.ndarray:
@@ -132,9 +237,11 @@ class DisentangledEmotionEmbedder(PretrainedModule):
 
     @register_to_config
     def __init__(self, embedding_dim: int = 64, width: int = 96, layers: int = 3, heads: int = 4,
-                 num_identities: int = 0, n_mels: int = N_MELS, num_landmarks: int = len(VISUAL_LANDMARKS)) -> None:
+                 num_identities: int = 0, n_mels: int = N_MELS, num_landmarks: int = len(VISUAL_LANDMARKS),
+                 audio_features: str = "log_mel") -> None:
         super().__init__()
-        self.audio_encoder = _temporal_encoder(n_mels, width, layers)
+        channels = audio_channels(audio_features, n_mels)
+        self.audio_encoder = _temporal_encoder(channels, width, layers)
         self.visual_encoder = _temporal_encoder(2 * num_landmarks, width, layers)
         self.modality = nn.Parameter(torch.zeros(2, width))
         self.audio_to_visual = nn.MultiheadAttention(width, heads, batch_first=True)
@@ -146,9 +253,10 @@ class DisentangledEmotionEmbedder(PretrainedModule):
         # Per-channel standardisation of the inputs, fitted on the training set and saved with the
         # model. Expression moves landmarks by a few percent of the face, far less than the spread
         # between landmarks, so unstandardised coordinates barely train. Not per clip: that would
-        # erase a constant expression and the loudness of the voice, both emotion cues.
-        self.register_buffer("audio_mean", torch.full((n_mels,), LOG_MEL_MEAN))
-        self.register_buffer("audio_std", torch.full((n_mels,), LOG_MEL_STD))
+        # erase a constant expression; the normalised audio features take out the recording's
+        # level themselves, once per clip, keeping the balance between bands.
+        self.register_buffer("audio_mean", torch.full((channels,), LOG_MEL_MEAN))
+        self.register_buffer("audio_std", torch.full((channels,), LOG_MEL_STD))
         self.register_buffer("visual_mean", torch.zeros(2 * num_landmarks))
         self.register_buffer("visual_std", torch.ones(2 * num_landmarks))
         # Projection that removes the identity subspace found after training (identity by default).
@@ -184,8 +292,9 @@ class DisentangledEmotionEmbedder(PretrainedModule):
     def forward(self, audio: torch.Tensor | None = None, visual: torch.Tensor | None = None,
                 audio_mask: torch.Tensor | None = None, visual_mask: torch.Tensor | None = None,
                 reversal_strength: float = 0.0) -> EmbedderOutput:
-        """Embed a batch. ``audio``: (B, T, n_mels) log-mel; ``visual``: (B, T, 2 * landmarks).
+        """Embed a batch. ``audio``: (B, T, channels) audio features; ``visual``: (B, T, 2 * landmarks).
 
+        ``audio`` is what :func:`audio_features` gives for ``config.audio_features``.
         Masks are (B, T) booleans, True on real frames (for padded batches). A sample missing one
         stream entirely can pass an all-False mask for it.
         """

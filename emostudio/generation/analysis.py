@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..conditioning import CATEGORIES, EmotionSpec
-from ..conditioning.embedder import log_mel, normalize_landmarks
+from ..conditioning.embedder import HOP_S, audio_features, normalize_landmarks, speech_evidence
 from ..errors import EmostudioError
 from .media import MAX_AUDIO_SECONDS, read_audio, read_video_frames, read_video_info
 
@@ -35,13 +35,38 @@ class ClipFeatures:
     fps: float
     duration: float
 
-    def audio_features(self, start: float = 0.0, end: float | None = None) -> torch.Tensor | None:
+    def audio_features(self, start: float = 0.0, end: float | None = None,
+                       kind: str = "log_mel") -> torch.Tensor | None:
+        """Audio features of a stretch, computed over the whole recording and then cut, so that a
+        stretch is normalised by the recording's levels, not by its own."""
         if self.audio is None:
             return None
         begin = int(start * self.sample_rate)
         stop = len(self.audio) if end is None else int(end * self.sample_rate)
-        piece = self.audio[begin:stop]
-        return log_mel(piece, self.sample_rate) if len(piece) > 0.1 * self.sample_rate else None
+        if stop - begin <= 0.1 * self.sample_rate:
+            return None
+        whole = self._whole_audio_features(kind)
+        return whole[int(round(start / HOP_S)): int(round(stop / self.sample_rate / HOP_S))]
+
+    def _whole_audio_features(self, kind: str) -> torch.Tensor:
+        cache = self.__dict__.setdefault("_audio_cache", {})
+        if kind not in cache:
+            cache[kind] = audio_features(self.audio, self.sample_rate, kind)
+        return cache[kind]
+
+    def speech_evidence(self, start: float = 0.0, end: float | None = None) -> float:
+        """0..1, how much of the stretch is speech with a moving tone (see the embedder's ``speech_evidence``)."""
+        if self.audio is None:
+            return 0.0
+        piece = self.audio[int(start * self.sample_rate): None if end is None else int(end * self.sample_rate)]
+        return speech_evidence(piece, self.sample_rate) if len(piece) else 0.0
+
+    def face_evidence(self, start: float = 0.0, end: float | None = None) -> float:
+        """0..1, the share of the stretch's frames in which a face was found."""
+        if self.landmarks is None:
+            return 0.0
+        piece = self.landmarks[int(start * self.fps): None if end is None else int(end * self.fps)]
+        return float((~np.isnan(piece).any(axis=(1, 2))).mean()) if len(piece) else 0.0
 
     def visual_features(self, start: float = 0.0, end: float | None = None) -> torch.Tensor | None:
         if self.landmarks is None:
@@ -120,10 +145,34 @@ def load_embedder(path: str | None = None):
     return embedder, bank
 
 
+# A reading below this confidence is reported as "neutral/unclear" rather than as an emotion.
+UNCLEAR_BELOW = 0.3
+
+
+@dataclass
+class Reading:
+    """The emotion read from a clip or a stretch of it."""
+
+    embedding: object  # EmotionEmbedding (mixture, intensity) of the stretch
+    confidence: float  # 0..1: evidence in the stretch times the certainty of the category
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.embedding.weights[0].detach().numpy()
+
+    @property
+    def intensity(self) -> float:
+        return float(self.embedding.intensity[0])
+
+    @property
+    def unclear(self) -> bool:
+        return self.confidence < UNCLEAR_BELOW
+
+
 def embed(features: ClipFeatures, embedder, bank, start: float = 0.0,
           end: float | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(mean, logvar) of a clip or a stretch of it, or None if the stretch has neither stream."""
-    audio = features.audio_features(start, end)
+    audio = features.audio_features(start, end, embedder.config.audio_features)
     visual = features.visual_features(start, end)
     if audio is None and visual is None:
         return None
@@ -132,39 +181,76 @@ def embed(features: ClipFeatures, embedder, bank, start: float = 0.0,
     return output.mean, output.logvar
 
 
-def spec_from_clip(path: str | os.PathLike, embedder_path: str | None = None) -> EmotionSpec:
-    """The emotion of a reference recording as a spec (its mixture and intensity, no identity)."""
-    embedder, bank = load_embedder(embedder_path)
-    features = read_clip(path)
-    result = embed(features, embedder, bank)
+def reading_confidence(features: ClipFeatures, embedder, bank, mean: torch.Tensor, start: float = 0.0,
+                       end: float | None = None) -> float:
+    """0..1: how far to trust the reading of a stretch.
+
+    The evidence (speech with a moving tone, or a visible face, whichever is stronger) times the
+    certainty of the category: the most likely category's probability, from 0 when all are
+    equally likely to 1 when one takes everything. A held tone, noise, silence, or a word lost in
+    silence gives little evidence; an embedding halfway between prototypes gives little certainty.
+    """
+    evidence = features.speech_evidence(start, end)
+    if features.visual_features(start, end) is not None:
+        evidence = max(evidence, features.face_evidence(start, end))
+    with torch.no_grad():
+        posterior = bank.posterior(mean)[0]
+    chance = 1.0 / len(posterior)
+    certainty = float((posterior.max() - chance) / (1.0 - chance))
+    return float(np.clip(evidence * certainty, 0.0, 1.0))
+
+
+def read_emotion(features: ClipFeatures, embedder, bank, start: float = 0.0,
+                 end: float | None = None) -> Reading | None:
+    """The reading of a clip or a stretch of it, or None if the stretch has neither stream."""
+    result = embed(features, embedder, bank, start, end)
     if result is None:
-        raise EmostudioError(f"{Path(path).name} is too short to read an emotion from; give at least a second.")
+        return None
     with torch.no_grad():
         embedding = bank.embedding_from_vector(*result)
-    weights = {name: float(w) for name, w in zip(CATEGORIES, embedding.weights[0]) if w >= 0.05}
+    return Reading(embedding, reading_confidence(features, embedder, bank, result[0], start, end))
+
+
+def spec_from_clip(path: str | os.PathLike, embedder_path: str | None = None) -> EmotionSpec:
+    """The emotion of a reference recording as a spec (its mixture and intensity, no identity).
+
+    The intensity is scaled by the reading's confidence, so a weak or unclear reading transfers a
+    weak emotion instead of a confident wrong one.
+    """
+    embedder, bank = load_embedder(embedder_path)
+    features = read_clip(path)
+    reading = read_emotion(features, embedder, bank)
+    if reading is None:
+        raise EmostudioError(f"{Path(path).name} is too short to read an emotion from; give at least a second.")
+    weights = {name: float(w) for name, w in zip(CATEGORIES, reading.weights) if w >= 0.05}
     total = sum(weights.values())
-    spec = EmotionSpec({k: v / total for k, v in weights.items()}, float(embedding.intensity[0]), "reference",
-                       f"from {Path(path).name}")
+    note = "unclear, " if reading.unclear else ""
+    spec = EmotionSpec({k: v / total for k, v in weights.items()}, reading.intensity * reading.confidence,
+                       "reference", f"from {Path(path).name} ({note}confidence {reading.confidence:.2f})")
     return spec
 
 
-def emotion_over_time(path: str | os.PathLike, embedder_path: str | None = None,
-                      window: float = 1.0) -> list[tuple[float, float, np.ndarray, float]]:
-    """(start, end, category weights, intensity) for each ``window`` seconds of a clip."""
+def analyze_clip(path: str | os.PathLike, embedder_path: str | None = None,
+                 window: float = 1.0) -> tuple[Reading, list[tuple[float, float, np.ndarray, float, float]]]:
+    """The whole clip's reading, and (start, end, category weights, intensity, confidence) for each
+    ``window`` seconds of it."""
     embedder, bank = load_embedder(embedder_path)
     features = read_clip(path)
+    overall = read_emotion(features, embedder, bank)
     rows = []
     start = 0.0
     while start < features.duration - 1e-6:
         end = min(start + window, features.duration)
-        result = embed(features, embedder, bank, start, end)
-        if result is not None:
-            with torch.no_grad():
-                embedding = bank.embedding_from_vector(*result)
-            rows.append((start, end, embedding.weights[0].detach().numpy(), float(embedding.intensity[0])))
+        reading = read_emotion(features, embedder, bank, start, end)
+        if reading is not None:
+            rows.append((start, end, reading.weights, reading.intensity, reading.confidence))
         start = end
-    if not rows:
+    if overall is None or not rows:
         raise EmostudioError(f"{Path(path).name} has no stretch with speech or a face to analyse.")
-    return rows
+    return overall, rows
 
 
+def emotion_over_time(path: str | os.PathLike, embedder_path: str | None = None,
+                      window: float = 1.0) -> list[tuple[float, float, np.ndarray, float, float]]:
+    """(start, end, category weights, intensity, confidence) for each ``window`` seconds of a clip."""
+    return analyze_clip(path, embedder_path, window)[1]

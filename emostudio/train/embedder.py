@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..conditioning import CATEGORIES, EmotionBank
-from ..conditioning.embedder import N_MELS, VISUAL_LANDMARKS, DisentangledEmotionEmbedder
+from ..conditioning.embedder import VISUAL_LANDMARKS, DisentangledEmotionEmbedder, audio_channels
 from ..errors import EmostudioError
 from .common import TrainingConfig, load_config, make_accelerator, resume, save_checkpoint
 from .data.features import ClipFeatureDataset, cache_features, collate
@@ -56,6 +56,8 @@ class EmbedderConfig(TrainingConfig):
     classifier_weight: float = 0.5
     modality_dropout: float = 0.3  # chance of hiding one stream of a training clip
     max_seconds: float = 3.0
+    audio_features: str = "log_mel"  # or "normalised": speaker and recording levels taken out
+    voice_variants: int = 0  # re-recorded copies of each training clip (other voice, room, microphone)
 
 
 class EmotionEmbedderModel(torch.nn.Module):
@@ -191,20 +193,23 @@ def train(config: EmbedderConfig) -> dict[str, float]:
     identities = sorted({c.identity for c in train_clips})
     cache = Path(config.cache_dir) if config.cache_dir else Path(config.output_dir) / "features"
     if accelerator.is_main_process:
-        cache_features(clips, manifest.parent, cache)
+        cache_features(clips, manifest.parent, cache, kind=config.audio_features,
+                       voice_variants=config.voice_variants, seed=config.seed)
     accelerator.wait_for_everyone()
 
-    train_data = ClipFeatureDataset(train_clips, cache, identities, config.max_seconds, random_crop=True)
-    val_data = ClipFeatureDataset(val_clips, cache, identities, config.max_seconds)
+    kind = config.audio_features
+    train_data = ClipFeatureDataset(train_clips, cache, identities, config.max_seconds, random_crop=True, kind=kind,
+                                    voice_variants=config.voice_variants)
+    val_data = ClipFeatureDataset(val_clips, cache, identities, config.max_seconds, kind=kind)
     embedder = DisentangledEmotionEmbedder(config.embedding_dim, config.width, config.layers, config.heads,
-                                           num_identities=len(identities))
+                                           num_identities=len(identities), audio_features=kind)
     bank = EmotionBank(embedding_dim=config.embedding_dim, seed=config.seed)
-    plain = ClipFeatureDataset(train_clips, cache, identities, config.max_seconds)
+    plain = ClipFeatureDataset(train_clips, cache, identities, config.max_seconds, kind=kind)
     statistics = [plain[i] for i in range(len(plain))]
     embedder.fit_input_statistics([s["audio"] for s in statistics], [s["visual"] for s in statistics])
     model = EmotionEmbedderModel(embedder, bank, config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    batcher = functools.partial(collate, audio_width=N_MELS, visual_width=2 * len(VISUAL_LANDMARKS))
+    batcher = functools.partial(collate, audio_width=audio_channels(kind), visual_width=2 * len(VISUAL_LANDMARKS))
     order = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(train_data, batch_size=config.batch_size, shuffle=True, generator=order,
                               collate_fn=batcher, num_workers=config.num_workers, drop_last=len(train_data) >

@@ -1,12 +1,14 @@
 """A synthetic corpus of labelled talking-head clips, made with the embedded generators.
 
-    emostudio data synth --out corpus/ [--identities 8] [--sentences 3] [--size 192]
+    emostudio data synth --out corpus/ [--identities 8] [--sentences 3] [--size 192] [--audio-sentences 4]
 
 Identities are variations of the bundled public-domain portraits (scikit-image's astronaut and
 matplotlib's Grace Hopper): mirrored or not, face widened or narrowed, skin tone shifted, each
 with its own voice (the Piper voice shifted in pitch and timbre). Every identity speaks every
 sentence in all eight emotions at several intensities. Identities are split so that validation
 and test speakers never appear in training. The result is an MP4 per clip and a manifest.
+``--audio-sentences`` adds further sentences as sound only (a WAV per clip, far quicker to make),
+so the audio branch hears more words than the faces need.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ SENTENCES = (
     "We will have to talk about this later.",
     "Please put the box on the table.",
     "That is the last train of the night.",
+    "Nobody told me that the door would be open.",
+    "She opened the letter and read it twice.",
+    "Tomorrow we are going back to the old house.",
+    "The children are playing in the garden.",
+    "I have been waiting here for an hour.",
 )
 
 
@@ -98,7 +105,7 @@ def make_portrait(identity: Identity, size: int) -> np.ndarray:
 
 def synthesize_corpus(out: str | Path, identities: int = 8, sentences: int = 3,
                       intensities: tuple[float, ...] = (0.5, 1.0), size: int = 192, seed: int = 0,
-                      val_identities: int = 1, test_identities: int = 1) -> Path:
+                      val_identities: int = 1, test_identities: int = 1, audio_sentences: int = 0) -> Path:
     """Render the corpus into ``out`` and return its manifest path."""
     from tqdm import tqdm
 
@@ -106,6 +113,9 @@ def synthesize_corpus(out: str | Path, identities: int = 8, sentences: int = 3,
         raise EmostudioError(f"--identities must be between 1 and {len(IDENTITIES)}.")
     if not 1 <= sentences <= len(SENTENCES):
         raise EmostudioError(f"--sentences must be between 1 and {len(SENTENCES)}.")
+    if not 0 <= audio_sentences <= len(SENTENCES) - sentences:
+        raise EmostudioError(f"--audio-sentences must be between 0 and {len(SENTENCES) - sentences} with "
+                             f"--sentences {sentences}.")
     if val_identities + test_identities >= identities:
         raise EmostudioError("Keep at least one identity for training: lower the held-out identities or add more.")
     folder = Path(out)
@@ -118,11 +128,22 @@ def synthesize_corpus(out: str | Path, identities: int = 8, sentences: int = 3,
     for identity in chosen:
         for emotion in CATEGORIES:
             for intensity in ((1.0,) if emotion == "neutral" else intensities):
-                for number in range(sentences):
+                for number in range(sentences + audio_sentences):
                     jobs.append((identity, emotion, intensity, number))
     portraits: dict[str, Path] = {}
     clips: list[Clip] = []
     for index, (identity, emotion, intensity, number) in enumerate(tqdm(jobs, desc="synthetic clips", unit="clip")):
+        if number >= sentences:  # sound only
+            clip_id = f"{identity.name}_{emotion}_{int(intensity * 100):03d}_{number}"
+            target = folder / "clips" / f"{clip_id}.wav"
+            level = intensity if emotion != "neutral" else 0.0
+            if not target.exists():
+                spec = EmotionSpec.parse(emotion).with_intensity(level)
+                speaker = VoiceVariant(voice, identity.voice_semitones, identity.voice_tilt_db)
+                speaker.synthesize(Timeline.constant(SENTENCES[number], spec), seed=seed + index).save(target)
+            clips.append(Clip(clip_id, str(target), None, f"synthetic:{identity.name}", emotion, level,
+                              SENTENCES[number], "train", "synthetic"))
+            continue
         if identity.name not in portraits:
             from PIL import Image
 
@@ -152,11 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sentences", type=int, default=3)
     parser.add_argument("--intensities", default="0.5,1.0", help="comma-separated, for the non-neutral emotions")
     parser.add_argument("--size", type=int, default=192)
+    parser.add_argument("--audio-sentences", type=int, default=0, help="further sentences as sound only")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
         levels = tuple(float(x) for x in args.intensities.split(","))
-        path = synthesize_corpus(args.out, args.identities, args.sentences, levels, args.size, args.seed)
+        path = synthesize_corpus(args.out, args.identities, args.sentences, levels, args.size, args.seed,
+                                 audio_sentences=args.audio_sentences)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

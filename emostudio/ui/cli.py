@@ -276,15 +276,21 @@ def _analyze(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from ..conditioning import CATEGORIES
-    from ..generation.analysis import emotion_over_time
+    from ..generation.analysis import UNCLEAR_BELOW, analyze_clip
     from .plots import save_emotion_over_time
 
-    rows = emotion_over_time(args.clip, args.embedder, args.window)
-    print(f"{'seconds':>13}  intensity  emotion")
-    for start, end, weights, intensity in rows:
+    def describe(weights, confidence: float) -> str:
+        if confidence < UNCLEAR_BELOW:
+            return "neutral/unclear"
         ranked = sorted(zip(CATEGORIES, weights), key=lambda item: -item[1])
-        mixture = " + ".join(f"{name} {w:.0%}" for name, w in ranked if w >= 0.1)
-        print(f"{start:6.1f}-{end:6.1f}  {intensity:9.2f}  {mixture}")
+        return " + ".join(f"{name} {w:.0%}" for name, w in ranked if w >= 0.1)
+
+    overall, rows = analyze_clip(args.clip, args.embedder, args.window)
+    print(f"{'seconds':>13}  intensity  confidence  emotion")
+    for start, end, weights, intensity, confidence in rows:
+        print(f"{start:6.1f}-{end:6.1f}  {intensity:9.2f}  {confidence:10.2f}  {describe(weights, confidence)}")
+    print(f"{'whole clip':>13}  {overall.intensity:9.2f}  {overall.confidence:10.2f}  "
+          f"{describe(overall.weights, overall.confidence)}")
     plot = Path(args.plot) if args.plot else Path(args.clip).with_suffix(".emotion.png")
     save_emotion_over_time(rows, plot, title=Path(args.clip).name)
     print(f"Wrote {plot}")

@@ -15,8 +15,8 @@ CATEGORY_COLORS = {
 }
 
 
-def emotion_over_time_figure(rows: list[tuple[float, float, np.ndarray, float]], title: str = ""):
-    """Stacked category shares per time step, with the intensity as a line."""
+def emotion_over_time_figure(rows: list[tuple[float, ...]], title: str = ""):
+    """Stacked category shares per time step, with the intensity (and the confidence) as lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -33,6 +33,9 @@ def emotion_over_time_figure(rows: list[tuple[float, float, np.ndarray, float]],
                  color=CATEGORY_COLORS[name], label=name, edgecolor="white", linewidth=0.5)
         bottom += weights[:, index]
     axis.plot((starts + ends) / 2, intensity, color="black", marker="o", label="intensity")
+    if rows and len(rows[0]) > 4:
+        confidence = np.array([row[4] for row in rows])
+        axis.plot((starts + ends) / 2, confidence, color="black", linestyle="--", marker=".", label="confidence")
     axis.set_xlabel("seconds")
     axis.set_ylabel("share / intensity")
     axis.set_ylim(0, 1.05)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from emostudio.conditioning import EmotionBank
-from emostudio.conditioning.embedder import DisentangledEmotionEmbedder
+from emostudio.conditioning.embedder import PROSODY_TRACKS, DisentangledEmotionEmbedder
 from emostudio.errors import EmostudioError
 from emostudio.train.common import load_config
 from emostudio.train.data.manifest import read_manifest
@@ -28,7 +29,7 @@ TINY = {"max_steps": 6, "batch_size": 4, "checkpointing_steps": 2, "checkpoints_
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("corpus")
-    return synthesize_corpus(folder, identities=3, sentences=1, intensities=(1.0,), size=128)
+    return synthesize_corpus(folder, identities=3, sentences=1, intensities=(1.0,), size=128, audio_sentences=1)
 
 
 def write_config(path: Path, corpus: Path, output: Path, **extra) -> Path:
@@ -95,6 +96,25 @@ def test_train_save_resume_and_use(corpus, tmp_path):
     plot = tmp_path / "analysis.png"
     assert main(["analyze", str(reference), "--embedder", str(run), "--plot", str(plot)]) == 0
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_on_normalised_audio_with_voice_variants(corpus, tmp_path):
+    config = write_config(tmp_path / "config.yaml", corpus, tmp_path / "run", max_steps=2, report_to="none",
+                          audio_features="normalised", voice_variants=1)
+    completed = run_script("--config", str(config))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    clips = read_manifest(corpus)
+    assert any(c.video is None and c.audio for c in clips), "the corpus has sound-only sentences"
+    for clip in clips:
+        stored = load_file(str(corpus.parent / "features" / f"{clip.id}.safetensors"))
+        # Training clips carry a re-recorded voice variant; held-out speakers are read as recorded.
+        assert ("audio_normalised_1" in stored) == (clip.split == "train")
+        assert stored["audio_normalised"].shape[1] == 64 + len(PROSODY_TRACKS)
+    embedder = DisentangledEmotionEmbedder.from_pretrained(tmp_path / "run" / "embedder")
+    assert embedder.config.audio_features == "normalised"
+    reference = corpus.parent / next(c for c in clips if c.video is None).audio
+    assert main(["analyze", str(reference), "--embedder", str(tmp_path / "run"), "--plot",
+                 str(tmp_path / "a.png")]) == 0
 
 
 def test_bad_configs_and_checkpoints(corpus, tmp_path):
