@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conditioning import CATEGORIES, EmotionSpec
+from ..conditioning import CATEGORIES, EmotionSpec, Timeline
 from ..errors import EmostudioError
 from ..generation.face.perception import analyze_image, default_portrait
 from ..generation.face.render import WarpRenderer
