@@ -272,12 +272,21 @@ def pick_references(pipeline: EmotionTalkingHeadPipeline, clips: list[ClipData],
     return encoded, chosen
 
 
-def prepare_clips(config: TalkingHeadConfig, accelerator) -> list[Clip]:
+def prepare_clips(config: TalkingHeadConfig, accelerator=None) -> list[Clip] | None:
+    """The clips to train on, checked; None when the synthetic corpus is still to be made (no accelerator yet)."""
     output = Path(config.output_dir)
     if config.video:
         video = Path(config.video)
         if not video.is_file():
             raise EmostudioError(f"The video {video} does not exist; give a talking video of the face, with sound.")
+        from ..generation.media import read_video_info
+
+        info = read_video_info(video)
+        if not info["has_audio"]:
+            raise EmostudioError(f"{video} has no sound; give a video of the person talking, with sound.")
+        if (info["duration"] or 0.0) < 2 * config.frames_per_sample / config.fps:
+            raise EmostudioError(f"{video} is too short to cut into training windows; give a minute or more of "
+                                 "the person talking.")
         return [Clip("face", None, str(video.resolve()), "face:video", "neutral", 0.0, None, "train", "video")]
     if config.manifest:
         manifest = Path(config.manifest)
@@ -285,6 +294,8 @@ def prepare_clips(config: TalkingHeadConfig, accelerator) -> list[Clip]:
         from .synth import synthesize_corpus
 
         manifest = output / "corpus" / "manifest.jsonl"
+        if accelerator is None:
+            return None
         if accelerator.is_main_process and not manifest.is_file():
             levels = tuple(float(x) for x in config.synthetic_intensities.split(","))
             synthesize_corpus(output / "corpus", config.synthetic_identities, config.synthetic_sentences, levels,
@@ -417,8 +428,9 @@ def train(config: TalkingHeadConfig) -> dict[str, float]:
     output = Path(config.output_dir)
     if config.base_run:
         locate_model(config.base_run)  # a wrong base fails before the corpus or any model
+    clips = prepare_clips(config)  # a bad manifest or video fails before anything is written
     accelerator = make_accelerator(config)
-    clips = prepare_clips(config, accelerator)
+    clips = clips or prepare_clips(config, accelerator)
     pipeline, record = build_pipeline(config, output, accelerator)
     trains_backbone = record["kind"] == TALKING_HEAD_KIND and record["backbone"] == "."
     pipeline.vae.requires_grad_(False).eval()

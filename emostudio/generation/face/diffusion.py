@@ -23,6 +23,7 @@ blended with them after, so memory stays that of one window whatever the clip's 
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -41,13 +42,9 @@ from torch import nn
 from ...conditioning import EmotionBank, EmotionSpec
 from ...conditioning.adapters import DecoupledCrossAttentionAdapter, TokenConditioning
 from ...errors import EmostudioError
-from ..runs import open_run
+from .diffusion_run import FACE_LORA_KIND, TALKING_HEAD_KIND, TalkingHeadModel, locate_model  # noqa: F401
 from .talking_head import EXPRESSION_TRANSITION_S, TalkingHeadBackend
 
-TALKING_HEAD_KIND = "talking-head"
-FACE_LORA_KIND = "talking-head-face"
-BACKBONE_FOLDERS = ("unet", "vae", "image_encoder", "feature_extractor", "scheduler")
-RUN_FOLDERS = ("audio_encoder", "audio_projector", "adapter", "emotion_bank")
 AUDIO_RATE = 16_000
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 STREAMS = ("audio", "emotion")
@@ -365,36 +362,6 @@ class EmotionTalkingHeadPipeline(DiffusionPipeline):
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TalkingHeadModel:
-    """Where a talking-head model's parts are: the run, its backbone (SVD layout) and a face LoRA."""
-
-    run: Path
-    backbone: Path
-    record: dict
-    face: Path | None = None
-
-
-def locate_model(folder: str | os.PathLike, lora: str | os.PathLike | None = None) -> TalkingHeadModel:
-    """Check a talking-head run folder (and a face LoRA for it) is complete, before anything loads."""
-    run = Path(folder)
-    record = open_run(run, TALKING_HEAD_KIND, RUN_FOLDERS)
-    backbone = Path(record.get("backbone") or ".")
-    backbone = backbone if backbone.is_absolute() else (run / backbone).resolve()
-    for name in BACKBONE_FOLDERS:
-        if not (backbone / name).exists():
-            raise EmostudioError(f"The model folder {run} is incomplete: its backbone {backbone} has no {name}; "
-                                 "restore the Stable Video Diffusion folder it was trained on.")
-    face = None
-    if lora is not None:
-        face = Path(lora)
-        face_record = open_run(face, FACE_LORA_KIND, ("lora/lora.safetensors", "lora/lora_config.json"))
-        if face_record.get("base_run_id") != record.get("run_id"):
-            raise EmostudioError(f"The face LoRA {face} was trained on another model than {run}; use it with the "
-                                 "model it was tuned on, or tune a LoRA for this one.")
-    return TalkingHeadModel(run, backbone, record, face)
-
-
 def load_backbone(folder: str | os.PathLike, torch_dtype: torch.dtype | None = None) -> dict[str, Any]:
     """SVD's image-to-video components from a folder of its layout."""
     from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
@@ -463,8 +430,23 @@ class DiffusionTalkingHead(TalkingHeadBackend):
         self.cpu_offload = cpu_offload
         self._pipeline: EmotionTalkingHeadPipeline | None = None
 
+    def with_options(self, emotion_scale: float | None = None, steps: int | None = None) -> DiffusionTalkingHead:
+        """The same loaded model with another emotion scale or step count (for one request)."""
+        if emotion_scale is None and steps is None:
+            return self
+        other = copy.copy(self)
+        if steps is not None:
+            other.steps = int(steps)
+        if emotion_scale is not None:
+            other.scales = (*self.scales[:2], float(emotion_scale))
+        other._owner = self
+        return other
+
     @property
     def pipeline(self) -> EmotionTalkingHeadPipeline:
+        owner = getattr(self, "_owner", None)
+        if owner is not None:
+            return owner.pipeline
         if self._pipeline is None:
             chosen = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}.get(self.dtype)
             if chosen is None:  # auto: half precision on a GPU, full on a CPU
