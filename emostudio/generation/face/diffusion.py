@@ -154,6 +154,8 @@ class EmotionTalkingHeadPipeline(DiffusionPipeline):
     """A portrait + speech + emotion -> a talking-head clip, on Stable Video Diffusion's components."""
 
     model_cpu_offload_seq = "image_encoder->audio_encoder->unet->vae"
+    # Small, and the adapter runs inside the UNet's forward: kept on the GPU under offloading.
+    _exclude_from_cpu_offload = ["audio_projector", "adapter", "emotion_bank"]
     _callback_tensor_inputs = ["latents"]
 
     def __init__(self, vae: AutoencoderKLTemporalDecoder, image_encoder, unet: UNetSpatioTemporalConditionModel,
