@@ -4,7 +4,7 @@ A backend turns a portrait and driving speech (audio, and phoneme timings when t
 synthesised) into frames. The embedded backend animates the portrait's own face mesh: emotion as
 FACS action units from the ExpressionHead, following the timeline with smooth transitions; mouth
 shapes from phonemes or audio; blinks, head motion, gaze and breathing; all rendered by the warp
-renderer. The neural (diffusion) backend will implement the same interface.
+renderer. The neural backend (``diffusion.py``, Stable Video Diffusion) implements the same interface.
 """
 
 from __future__ import annotations
