@@ -318,7 +318,15 @@ class LatentEmotionProbe(ModelMixin, ConfigMixin):
         pooled = torch.cat([moved.mean(-1), moved.std(-1)], dim=-1)
         return self.to_token(pooled.float())[:, None]
 
-    def loss(self, latents: torch.Tensor, bank, target_weights: torch.Tensor, channel_dim: int = 1) -> torch.Tensor:
-        """Cross-entropy of the bank's classifier against the requested mixture (soft targets)."""
+    def loss(self, latents: torch.Tensor, bank, target_weights: torch.Tensor, channel_dim: int = 1,
+             row_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Cross-entropy of the bank's classifier against the requested mixture (soft targets).
+
+        ``row_weights`` (B,) counts some rows only (those whose emotion stream was on in training).
+        """
         logits = bank.classify(self(latents, channel_dim))
-        return torch.nn.functional.cross_entropy(logits, target_weights.to(logits))
+        if row_weights is None:
+            return torch.nn.functional.cross_entropy(logits, target_weights.to(logits))
+        per_row = -(target_weights.to(logits) * torch.log_softmax(logits, dim=-1)).sum(-1)
+        row_weights = row_weights.to(per_row)
+        return (per_row * row_weights).sum() / row_weights.sum().clamp(min=1.0)

@@ -315,6 +315,7 @@ def before_after(source: str | os.PathLike, styled: str | os.PathLike, still: bo
 
 
 PIPER_CHOICE, NEURAL_CHOICE = "Piper (embedded)", "Neural (trained model)"
+WARP_CHOICE, DIFFUSION_CHOICE = "Face rig (CPU)", "Diffusion model"
 
 
 def _seed(value: float | None) -> int | None:
@@ -344,16 +345,20 @@ class Handlers:
     @user_errors
     def talk(self, portrait: str | None, text: str | None, audio: str | None, mode: str, category: str | None,
              intensity: float | None, mixture: str | None, description: str | None, size: int | str,
-             seed: float | None, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
+             seed: float | None, backend: str = WARP_CHOICE, progress: gr.Progress = gr.Progress()
+             ) -> tuple[str, str]:
         emotion = emotion_string(mode, category, intensity, mixture, description)
         text = text if text and text.strip() else None
+        diffusion = backend == DIFFUSION_CHOICE and self.studio.talking_head_model is not None
         progress(0, desc="Preparing the face and the voice")
 
         def frames_done(done: int, total: int) -> None:
             progress((done, total), desc="Rendering frames", unit="frames")
 
         result = self.studio.talk(text=text, audio=audio or None, emotion=emotion, portrait=portrait or None,
-                                  size=int(size), seed=_seed(seed), progress=frames_done)
+                                  size=int(size), seed=_seed(seed), progress=frames_done,
+                                  **({"backend": "diffusion", "model": self.studio.talking_head_model}
+                                     if diffusion else {}))
         headline = f"**{result.duration:.1f} s**, {result.frames} frames at {result.fps:g} fps"
         summary = _segments_markdown(result.segments, headline)
         if result.warnings:
@@ -481,6 +486,10 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
                             size = gr.Radio(list(SIZES), value=DEFAULT_APP_SIZE, label="Size (pixels)",
                                             elem_id="talk-size")
                             talk_seed = gr.Number(0, precision=0, label="Seed")
+                        # The diffusion talking head is offered only when a model folder was configured.
+                        talk_backend = gr.Radio([WARP_CHOICE, DIFFUSION_CHOICE], value=WARP_CHOICE, label="Backend",
+                                                visible=handlers.studio.talking_head_model is not None,
+                                                elem_id="talk-backend")
                         talk_button = gr.Button("Generate", variant="primary", elem_id="talk-generate")
                     with gr.Column():
                         video = gr.Video(label="Talking head", interactive=False, buttons=["download"],
@@ -488,7 +497,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
                         talk_summary = gr.Markdown(elem_id="talk-summary")
                 talk_inputs = [portrait, talk_text, talk_audio, *talk_emotion.components, size, talk_seed]
                 talk_outputs = [video, talk_summary]
-                talk_button.click(handlers.talk, talk_inputs, talk_outputs, **heavy)
+                talk_button.click(handlers.talk, [*talk_inputs, talk_backend], talk_outputs, **heavy)
                 talk_examples = gr.Examples(TALK_EXAMPLES, talk_inputs, cache_examples=False,
                                             label="Examples (click one to render it)",
                                             example_labels=_example_labels(TALK_EXAMPLES, 1, 3))
@@ -559,9 +568,11 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
     return app
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, speech_model: str | None = None) -> None:
+def launch(host: str = "127.0.0.1", port: int = 7860, speech_model: str | None = None,
+           talking_head_model: str | None = None) -> None:
     """Serve the app until interrupted; local only (no share link, no analytics)."""
     studio = Studio(speech_model=speech_model)
+    studio.talking_head_model = talking_head_model
     app = build_app(studio)
     print(f"emostudio app on http://{host}:{port} (models load on first use; Ctrl+C stops it)", flush=True)
     app.launch(server_name=host, server_port=port, share=False, max_file_size=MAX_UPLOAD, ssr_mode=False,

@@ -33,7 +33,7 @@ from ..errors import EmostudioError, invalid_lines
 TASKS = ("speak", "talk", "style")
 COLUMNS = ("id", "task", "text", "emotion", "intensity", "portrait", "audio", "voice", "input", "seed", "size",
            "fps", "duration", "options", "backend", "model")
-BACKENDS = ("piper", "neural")
+BACKENDS = ("piper", "neural", "diffusion")
 OPTION_KEYS = ("intensity", "seed", "size", "fps", "duration")
 MANIFEST = "manifest.jsonl"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -56,6 +56,7 @@ class Job:
     input: str | None = None
     duration: float | None = None
     model: str | None = None  # a neural run folder (backend "neural"); None: the Piper voice
+    backend: str = "piper"  # "diffusion": a talk job on a talking-head run folder (``model``)
 
     @property
     def output_name(self) -> str:
@@ -167,7 +168,21 @@ def _check_row(number: int, row: dict[str, Any], base: Path) -> tuple[Job | None
     backend = str(row.get("backend") or "piper").strip().lower()
     model = None
     if backend not in BACKENDS:
-        problems.append(f"backend must be 'piper' or 'neural', not {backend!r}")
+        problems.append(f"backend must be 'piper', 'neural' or 'diffusion', not {backend!r}")
+    elif backend == "diffusion":
+        if task != "talk":
+            problems.append("backend 'diffusion' is for talk jobs")
+        elif not row.get("model"):
+            problems.append("backend 'diffusion' needs model (a folder from 'emostudio train talking-head')")
+        else:
+            from ..generation.face.diffusion_run import locate_model
+
+            candidate = Path(str(row["model"])).expanduser()
+            model = str(candidate if candidate.is_absolute() else base / candidate)
+            try:
+                locate_model(model)
+            except EmostudioError as error:
+                problems.append(str(error).rstrip("."))
     elif backend == "neural":
         if task != "speak":
             problems.append("backend 'neural' is for speak jobs")
@@ -183,7 +198,7 @@ def _check_row(number: int, row: dict[str, Any], base: Path) -> tuple[Job | None
             except EmostudioError as error:
                 problems.append(str(error).rstrip("."))
     elif row.get("model"):
-        problems.append("model belongs to backend 'neural'")
+        problems.append("model belongs to backend 'neural' or 'diffusion'")
     text = row.get("text")
     text = str(text) if text is not None else None
     emotion = str(row["emotion"]) if row.get("emotion") not in (None, "") else None
@@ -221,7 +236,7 @@ def _check_row(number: int, row: dict[str, Any], base: Path) -> tuple[Job | None
     if problems:
         return None, problems
     return Job(number, job_id, task, text, emotion, intensity, portrait, audio, voice, seed, size,
-               fps if fps is not None else 25.0, footage, duration, model), []
+               fps if fps is not None else 25.0, footage, duration, model, backend), []
 
 
 def load_jobs(path: str | os.PathLike) -> list[Job]:
@@ -292,7 +307,8 @@ def run_job(studio, job: Job, out: Path) -> Path:
                      output=target)
         return target
     studio.talk(text=job.text, audio=job.audio, emotion=job.emotion, intensity=job.intensity, portrait=job.portrait,
-                voice=job.voice, size=job.size or 512, fps=job.fps, seed=job.seed, output=target)
+                voice=job.voice, size=job.size or 512, fps=job.fps, seed=job.seed, output=target,
+                **({"backend": "diffusion", "model": job.model} if job.backend == "diffusion" else {}))
     return target
 
 

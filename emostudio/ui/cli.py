@@ -46,7 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_emotion_from(talk)
     talk.add_argument("--voice", default=None, help="a Piper .onnx voice for --text")
     talk.add_argument("--model", default=None, metavar="RUN_DIR", help="speak --text with a neural model "
-                      "('emostudio train tts' or 'train voice' output) instead of a Piper voice")
+                      "('emostudio train tts' or 'train voice' output) instead of a Piper voice; with --backend "
+                      "diffusion: the talking-head model ('emostudio train talking-head' output)")
+    talk.add_argument("--backend", choices=["warp", "diffusion"], default="warp", help="warp: the embedded face "
+                      "rig (default); diffusion: a neural talking head on Stable Video Diffusion (needs --model)")
+    talk.add_argument("--lora", default=None, metavar="FACE_DIR", help="for --backend diffusion: a face LoRA "
+                      "tuned on --model ('emostudio train talking-head --video')")
+    talk.add_argument("--emotion-scale", type=float, default=None, help="for --backend diffusion: emotion "
+                      "guidance (0: the audio-only result; default: the model's)")
+    talk.add_argument("--steps", type=int, default=None, help="for --backend diffusion: denoising steps")
     talk.add_argument("--size", type=int, default=512, help="output width and height in pixels (default 512)")
     talk.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
     talk.add_argument("--seed", type=int, default=None, help="make blinks, head motion and voice repeatable")
@@ -94,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     serve.add_argument("--speech-model", default=None, metavar="RUN_DIR", help="offer this neural speech model "
                        "('emostudio train tts' or 'train voice' output) in the Speak tab")
+    serve.add_argument("--talking-head-model", default=None, metavar="RUN_DIR", help="offer this diffusion "
+                       "talking head ('emostudio train talking-head' output) in the Talking head tab")
     serve.set_defaults(handler=_serve)
 
     batch = commands.add_parser("batch", help="run many speak/talk jobs from a JSONL or CSV file",
@@ -116,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model (runs the accelerate training script)",
                                 description="Train a model; the same script runs under 'accelerate launch -m "
                                 "emostudio.train.embedder'. Arguments after the model name go to the script.")
-    train.add_argument("model", choices=["embedder", "grading", "tts", "voice", "video-adapter"])
+    train.add_argument("model", choices=["embedder", "grading", "tts", "voice", "talking-head", "video-adapter"])
     train.add_argument("arguments", nargs=argparse.REMAINDER)
     train.set_defaults(handler=_train)
 
@@ -183,7 +193,13 @@ def _talk(args: argparse.Namespace) -> None:
     from .studio import Studio
 
     text = sys.stdin.read() if args.text == "-" else args.text
-    if args.model:
+    if args.backend == "diffusion":
+        from ..generation.face.diffusion_run import check_talk_options
+
+        check_talk_options(args.model, args.lora, args.steps, args.output)  # before anything loads
+    elif args.lora or args.emotion_scale is not None or args.steps is not None:
+        raise EmostudioError("--lora, --emotion-scale and --steps are for --backend diffusion; add it or drop them.")
+    elif args.model:
         from ..generation.speech.neural import locate_run
 
         if text is None:
@@ -200,7 +216,8 @@ def _talk(args: argparse.Namespace) -> None:
             text=text, audio=args.audio, emotion=_emotion_argument(args), intensity=args.intensity,
             portrait=args.portrait,
             size=args.size, fps=args.fps, seed=args.seed, output=args.output, progress=progress, style=args.style,
-            model=args.model, blendshapes=args.export_blendshapes, video=not args.no_video)
+            model=args.model, blendshapes=args.export_blendshapes, video=not args.no_video,
+            backend=args.backend, lora=args.lora, emotion_scale=args.emotion_scale, steps=args.steps)
     finally:
         bar.close()
     for warning in result.warnings:
@@ -316,9 +333,14 @@ def _serve(args: argparse.Namespace) -> None:
         from ..generation.speech.neural import locate_run
 
         locate_run(args.speech_model)  # a wrong folder fails before the app starts
+    if args.talking_head_model:
+        from ..generation.face.diffusion_run import locate_model
+
+        locate_model(args.talking_head_model)
     from .app import launch
 
-    launch(host=args.host, port=args.port, speech_model=args.speech_model)
+    launch(host=args.host, port=args.port, speech_model=args.speech_model,
+           talking_head_model=args.talking_head_model)
 
 
 def _batch(args: argparse.Namespace) -> None:

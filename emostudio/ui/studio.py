@@ -71,6 +71,8 @@ class Studio:
         self.default_voice = str(voice) if voice else None
         # A neural run folder the app offers beside the Piper voice ('emostudio serve --speech-model').
         self.speech_model = str(speech_model) if speech_model else None
+        # A talking-head run folder the app offers beside the face rig ('emostudio serve --talking-head-model').
+        self.talking_head_model: str | None = None
         self.look = look  # a fitted GradingHead ('emostudio train grading'); None: the published defaults
         # Without a work folder, a temporary one lives as long as the Studio and is removed after.
         self._temporary = None if work_dir else tempfile.TemporaryDirectory(prefix="emostudio-")
@@ -112,6 +114,18 @@ class Studio:
             if self._head is None:
                 self._head = WarpTalkingHead()
             return self._head
+
+    def diffusion_backend(self, model: str | os.PathLike, lora: str | os.PathLike | None = None,
+                          emotion_scale: float | None = None, steps: int | None = None):
+        """The neural talking head of a run folder (and face LoRA), checked at once and loaded on first use."""
+        from ..generation.face.diffusion import DiffusionTalkingHead
+
+        key = f"diffusion:{Path(model).resolve()}:{Path(lora).resolve() if lora else ''}"
+        with self._lock:
+            if key not in self._neural:
+                self._neural[key] = DiffusionTalkingHead(model, lora)
+            backend = self._neural[key]
+        return backend.with_options(emotion_scale=emotion_scale, steps=steps)
 
     def grader(self):
         """The footage grader (GradingHead on the same Emotion Bank as the other generators)."""
@@ -174,8 +188,10 @@ class Studio:
              portrait: str | os.PathLike | None = None, voice: str | os.PathLike | None = None,
              size: int | None = None, fps: float | None = None, seed: int | None = None,
              output: str | os.PathLike | None = None, progress: Progress | None = None,
-             style: bool = False, model: str | os.PathLike | None = None,
-             blendshapes: str | os.PathLike | None = None, video: bool = True) -> TalkingHeadResult:
+             style: bool = False, model: str | os.PathLike | None = None, backend: str = "warp",
+             lora: str | os.PathLike | None = None, emotion_scale: float | None = None,
+             steps: int | None = None, blendshapes: str | os.PathLike | None = None,
+             video: bool = True) -> TalkingHeadResult:
         """A talking-head clip of ``portrait`` saying ``text`` or lip-syncing ``audio``.
 
         ``style=True`` also grades the clip with the same emotions over the same times (GradingHead),
@@ -195,13 +211,23 @@ class Studio:
             check_output_path(output, (".mp4",))
         # ``model``: speak the text with a neural run folder instead of a Piper voice.
         speech_backend = None
-        if text is not None:
-            speech_backend = self.neural_backend(model) if model else self.speech_backend(voice)
+        if backend == "diffusion":
+            # ``model`` is the talking-head run here; the text is spoken by the embedded voice.
+            if not model:
+                raise EmostudioError("The diffusion backend needs a model: a folder from 'emostudio train "
+                                     "talking-head'.")
+            head_backend = self.diffusion_backend(model, lora, emotion_scale, steps)
+            if text is not None:
+                speech_backend = self.speech_backend(voice)
+        else:
+            head_backend = self.head_backend()
+            if text is not None:
+                speech_backend = self.neural_backend(model) if model else self.speech_backend(voice)
         rendered = self._work_file("face-", ".mp4") if style else output
         result = talk(rendered, text=text, audio=audio, emotion=emotion, intensity=intensity, portrait=portrait,
                       size=DEFAULT_SIZE if size is None else size, fps=DEFAULT_FPS if fps is None else fps,
                       seed=seed, speech_backend=speech_backend,
-                      head_backend=self.head_backend(), progress=progress, blendshapes=blendshapes, video=video)
+                      head_backend=head_backend, progress=progress, blendshapes=blendshapes, video=video)
         if style:
             from ..conditioning.timeline import TimedTimeline
 

@@ -4,7 +4,7 @@ A backend turns a portrait and driving speech (audio, and phoneme timings when t
 synthesised) into frames. The embedded backend animates the portrait's own face mesh: emotion as
 FACS action units from the ExpressionHead, following the timeline with smooth transitions; mouth
 shapes from phonemes or audio; blinks, head motion, gaze and breathing; all rendered by the warp
-renderer. The neural (diffusion) backend will implement the same interface.
+renderer. The neural backend (``diffusion.py``, Stable Video Diffusion) implements the same interface.
 """
 
 from __future__ import annotations
@@ -261,11 +261,12 @@ def talk(
             speech_backend = PiperSpeechBackend()
         spoken = speech_backend.synthesize(timeline, seed=seed)
         speech = DrivingSpeech(spoken.waveform, spoken.sample_rate, spoken.segments, spoken.phonemes)
-        generator = f"emostudio warp talking head + {spoken.metadata.get('generator', 'speech')}"
+    backend = head_backend or WarpTalkingHead()
+    if text is not None:
+        generator = f"emostudio {backend.name} talking head + {spoken.metadata.get('generator', 'speech')}"
     else:
         speech = driving_speech_from_audio(audio, spec)
-        generator = "emostudio warp talking head (lip-synced to a user recording)"
-    backend = head_backend or WarpTalkingHead()
+        generator = f"emostudio {backend.name} talking head (lip-synced to a user recording)"
     total = backend.frame_count(speech, fps)
     emotions = "; ".join(str(s.spec) for s in speech.segments)
     metadata = provenance(generator, emotions, ingredients=(portrait, audio))

@@ -1,0 +1,250 @@
+"""The neural talking head, measured: emotion effect, lip sync, adapter cost, memory against clip length.
+
+    python benchmarks/neural_talking_head.py --model RUN_DIR [--seeds 2] [--seconds 2] [--out results.json]
+
+* **Emotion effect**: a frame classifier trained separately (logistic regression on the face
+  region's pixels of the training clips' frames, not the adapter's own probe) reads the emotion of
+  clips generated for each emotion, with the same model and seed at the model's emotion scale and
+  at emotion scale 0 (the audio-only result). Reported per emotion: the share of frames read as
+  the requested emotion.
+* **Lip sync**: mouth opening (darkness of the lip box) against the speech's loudness envelope,
+  correlated frame by frame, against the same clip generated from speech shifted by half its length.
+* **Adapter cost**: one training step (forward and backward) of the same UNet and batch with and
+  without the adapters: the ratio of step times (interleaved runs) and of the bytes saved for
+  backward (the activation memory a step holds).
+* **Memory against clip length**: peak resident memory of generating 1x, 2x and 4x the clip, each
+  in its own process.
+
+Timings on a shared machine are noisy: only ratios measured side by side in one run are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised")
+
+
+def face_features(frames: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Grey face-region pixels of (F, H, W, 3) frames, standardised per frame."""
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    grey = frames[:, y0:y1, x0:x1].mean(-1).reshape(len(frames), -1)
+    return (grey - grey.mean(1, keepdims=True)) / (grey.std(1, keepdims=True) + 1e-6)
+
+
+def train_frame_classifier(model_dir: Path, resolution: int, fps: float):
+    """Logistic regression on the training clips' frames (the corpus the model was trained on)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from emostudio.train.data.manifest import read_manifest
+    from emostudio.train.talking_head import load_clip_frames
+
+    config = json.loads((model_dir / "config.json").read_text())
+    manifest = Path(config["manifest"] or model_dir / "corpus" / "manifest.jsonl")
+    features, labels, box = [], [], None
+    for clip in read_manifest(manifest):
+        if clip.emotion not in EMOTIONS or not clip.video:
+            continue
+        frames, face, _, _ = load_clip_frames(clip, fps, resolution, 10.0)
+        box = box or face
+        features.append(face_features(np.stack(frames), box))
+        labels += [clip.emotion] * len(frames)
+    classifier = LogisticRegression(max_iter=2000, C=0.1).fit(np.concatenate(features), labels)
+    return classifier, box
+
+
+def generate(backend, portrait, audio_path: Path, emotion: str, seed: int, fps: float, scale: float | None,
+             shift: float = 0.0) -> tuple[np.ndarray, np.ndarray, int]:
+    """Frames at the model's resolution for ``audio_path`` (optionally circularly shifted) in ``emotion``."""
+    from emostudio.conditioning import EmotionSpec
+    from emostudio.generation.face.talking_head import DrivingSpeech
+    from emostudio.generation.media import read_audio
+    from emostudio.generation.speech.base import SegmentTiming
+
+    audio, rate = read_audio(audio_path)
+    audio = np.roll(audio, int(shift * len(audio)))
+    spec = EmotionSpec.parse(emotion)
+    speech = DrivingSpeech(audio, rate, [SegmentTiming("", spec, 0.0, len(audio) / rate)], None)
+    chosen = backend.with_options(emotion_scale=scale)
+    frames = np.stack(list(chosen.frames(portrait, speech, fps, seed)))
+    return frames, audio, rate
+
+
+def emotion_effect(args, backend, portrait, speech: Path, fps: float) -> dict:
+    import cv2
+
+    classifier, box = train_frame_classifier(args.model, backend.resolution, fps)
+    results: dict[str, dict[str, float]] = {}
+    for emotion in EMOTIONS:
+        rows = {"model scale": [], "scale 0": []}
+        for seed in range(args.seeds):
+            for name, scale in (("model scale", None), ("scale 0", 0.0)):
+                frames, _, _ = generate(backend, portrait, speech, emotion, seed, fps, scale)
+                small = np.stack([cv2.resize(f, (backend.resolution,) * 2, interpolation=cv2.INTER_AREA)
+                                  for f in frames])
+                predicted = classifier.predict(face_features(small, box))
+                rows[name].append(float(np.mean(predicted == emotion)))
+        results[emotion] = {name: statistics.mean(values) for name, values in rows.items()}
+        print(f"{emotion:>10}: read as requested {results[emotion]['model scale']:.2f} "
+              f"(emotion scale 0: {results[emotion]['scale 0']:.2f}; chance {1 / len(EMOTIONS):.2f})", flush=True)
+    return results
+
+
+def lip_sync(args, backend, portrait, speech: Path, fps: float) -> dict:
+    import cv2
+
+    from emostudio.generation.face import topology
+    from emostudio.generation.face.lipsync import loudness_envelope
+    from emostudio.generation.media import read_audio
+
+    lips = portrait.landmarks[topology.LIPS_OUTER_LOOP, :2]
+    x0, y0 = lips.min(0).astype(int)
+    x1, y1 = lips.max(0).astype(int) + 1
+    true_audio, true_rate = read_audio(speech)
+    correlations = {"speech": [], "shifted speech": []}
+    for seed in range(args.seeds):
+        for name, shift in (("speech", 0.0), ("shifted speech", 0.5)):
+            frames, audio, rate = generate(backend, portrait, speech, "neutral", seed, fps, None, shift)
+            opening = np.array([255 - cv2.cvtColor(f[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).mean() for f in frames])
+            loudness = loudness_envelope(true_audio, true_rate, np.arange(len(frames)) / fps)
+            correlations[name].append(float(np.corrcoef(opening, loudness)[0, 1]))
+    result = {name: statistics.mean(values) for name, values in correlations.items()}
+    print(f"lip sync: mouth opening vs loudness r = {result['speech']:.2f} (shifted-speech control "
+          f"{result['shifted speech']:.2f})", flush=True)
+    return result
+
+
+def adapter_cost(repeats: int = 6) -> dict:
+    """Step time and saved-activation bytes of a UNet step with and without the adapters."""
+    from emostudio.conditioning import EmotionBank, EmotionSpec
+    from emostudio.generation.face.diffusion import AudioTokenProjector, EmotionTalkingHeadPipeline
+    from emostudio.train.talking_head import tiny_audio_encoder, tiny_backbone
+
+    results = {}
+    for resolution, frames in ((64, 8), (128, 8)):
+        parts = tiny_backbone(resolution)
+        pipeline = EmotionTalkingHeadPipeline.with_new_adapters(**parts, audio_encoder=tiny_audio_encoder())
+        unet, adapter = pipeline.unet, pipeline.adapter
+        projector: AudioTokenProjector = pipeline.audio_projector
+        bank = EmotionBank()
+        latent = resolution // 8
+        sample = torch.randn(2, frames, 8, latent, latent)
+        context = torch.randn(2, 1, 32)
+        time_ids = torch.ones(2, 3)
+        audio = torch.randn(2, frames, 5, 32)
+        emotion = bank.embed(EmotionSpec.parse("happy")).tokens.detach()
+
+        def step(with_adapters: bool) -> tuple[float, int]:
+            saved = [0]
+
+            def pack(tensor):
+                saved[0] += tensor.numel() * tensor.element_size()
+                return tensor
+
+            if not with_adapters:
+                adapter.detach(unet)
+            start = time.perf_counter()
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                if with_adapters:
+                    tokens = {"audio": projector(audio), "emotion": emotion.expand(2, -1, -1)}
+                    with adapter.conditioned(tokens=tokens, region=torch.ones(2, 1, latent, latent)):
+                        out = unet(sample, torch.ones(2), context, added_time_ids=time_ids).sample
+                else:
+                    out = unet(sample, torch.ones(2), context, added_time_ids=time_ids).sample
+            out.square().mean().backward()
+            seconds = time.perf_counter() - start
+            if not with_adapters:
+                adapter.attach(unet)
+            return seconds, saved[0]
+
+        step(True), step(False)  # warm up
+        times = {True: [], False: []}
+        memory = {}
+        for _ in range(repeats):
+            for flag in (True, False):  # interleaved, so load changes hit both alike
+                seconds, saved = step(flag)
+                times[flag].append(seconds)
+                memory[flag] = saved
+        ratio_time = statistics.median(times[True]) / statistics.median(times[False])
+        ratio_memory = memory[True] / memory[False]
+        results[f"{resolution}px x {frames} frames"] = {"step_time_ratio": ratio_time,
+                                                        "activation_memory_ratio": ratio_memory}
+        print(f"adapter cost at {resolution}px, {frames} frames, batch 2: step time x{ratio_time:.3f}, "
+              f"activation memory x{ratio_memory:.3f}", flush=True)
+    return results
+
+
+def memory_against_length(args) -> dict:
+    results = {}
+    for factor in (1, 2, 4):
+        command = [sys.executable, __file__, "--model", str(args.model), "--memory-probe",
+                   str(factor * args.seconds), *(["--steps", str(args.steps)] if args.steps else [])]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        results[f"{factor * args.seconds:g} s"] = float(output)
+        print(f"memory: {factor * args.seconds:g} s of video peaks at {float(output):.0f} MiB resident", flush=True)
+    return results
+
+
+def memory_probe(model: Path, seconds: float, steps: int | None) -> None:
+    from emostudio.conditioning import EmotionSpec
+    from emostudio.generation.face.diffusion import DiffusionTalkingHead
+    from emostudio.generation.face.perception import analyze_portrait
+    from emostudio.generation.face.talking_head import DrivingSpeech
+    from emostudio.generation.speech.base import SegmentTiming
+
+    backend = DiffusionTalkingHead(model, num_inference_steps=steps)
+    portrait = analyze_portrait(None, 128)
+    rate = 16_000
+    times = np.arange(int(seconds * rate)) / rate
+    audio = (0.3 * np.sin(2 * np.pi * 180 * times) * (np.sin(2 * np.pi * 3 * times) > 0)).astype(np.float32)
+    speech = DrivingSpeech(audio, rate, [SegmentTiming("", EmotionSpec.parse("happy"), 0.0, seconds)], None)
+    for _ in backend.frames(portrait, speech, float(backend.located.record.get("fps", 12.5)), 0):
+        pass
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True, help="a folder from 'emostudio train talking-head'")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of the memory probe's shortest clip")
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument("--memory-probe", type=float, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_probe is not None:
+        memory_probe(args.model, args.memory_probe, args.steps)
+        return
+
+    from emostudio.generation.face.diffusion import DiffusionTalkingHead
+    from emostudio.generation.face.perception import analyze_portrait
+    from emostudio.generation.speech.piper import PiperSpeechBackend
+
+    torch.manual_seed(0)
+    backend = DiffusionTalkingHead(args.model, num_inference_steps=args.steps)
+    fps = float(backend.located.record.get("fps", 12.5))
+    portrait = analyze_portrait(None, 128)
+    speech = Path(args.out or "neural_talking_head").with_suffix(".speech.wav")
+    PiperSpeechBackend().speak("We will talk about this later.", "neutral", seed=0).save(speech)
+    results = {"machine": "shared 2-core CPU (timings are ratios measured side by side)",
+               "emotion_effect": emotion_effect(args, backend, portrait, speech, fps),
+               "lip_sync": lip_sync(args, backend, portrait, speech, fps),
+               "adapter_cost": adapter_cost(),
+               "memory_mib": memory_against_length(args)}
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+        print(f"Wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
