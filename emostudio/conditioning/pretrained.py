@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 from torch import nn
 
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"  # diffusers' name, so its loaders read our folders too
@@ -65,6 +66,16 @@ class PretrainedModule(nn.Module):
     config_name: str = "config.json"
     config: ModuleConfig
 
+    # diffusers' pipelines ask their components for these (ModelMixin has them), e.g. to find the
+    # execution device when the bank is registered as a pipeline component.
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters(), torch.empty(0)).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters(), torch.empty(0)).dtype
+
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write the config and the weights (safetensors) into ``directory``."""
         from safetensors.torch import save_file
@@ -77,8 +88,11 @@ class PretrainedModule(nn.Module):
         save_file(weights, str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
 
     @classmethod
-    def from_pretrained(cls: type[Module], directory: str | os.PathLike) -> Module:
+    def from_pretrained(cls: type[Module], directory: str | os.PathLike,
+                        torch_dtype: torch.dtype | None = None) -> Module:
         """The module saved in ``directory`` (by ``save_pretrained`` here or diffusers'), in eval mode.
+
+        ``torch_dtype`` casts the weights, as diffusers' ``from_pretrained`` does.
 
         Raises OSError for a missing file, ValueError for a config that is not JSON, RuntimeError
         for weights that do not fit the config.
@@ -95,4 +109,6 @@ class PretrainedModule(nn.Module):
         accepted = inspect.signature(cls.__init__).parameters
         module = cls(**{key: value for key, value in saved.items() if not key.startswith("_") and key in accepted})
         module.load_state_dict(load_file(str(weights_path)))
+        if torch_dtype is not None:
+            module.to(torch_dtype)
         return module.eval()

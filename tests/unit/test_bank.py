@@ -195,6 +195,16 @@ def test_save_and_load_custom_changed_bank(tmp_path: Path) -> None:
                                                         prior_scale=1.5, seed=3).codebook)
 
 
+def test_load_casts_to_the_asked_dtype_and_reports_device_like_diffusers_models(bank: EmotionBank,
+                                                                                 tmp_path: Path) -> None:
+    # Pipelines read .device/.dtype of their components and pass torch_dtype when loading.
+    bank.save_pretrained(tmp_path / "bank")
+    loaded = EmotionBank.from_pretrained(tmp_path / "bank", torch_dtype=torch.float64)
+    assert loaded.dtype == torch.float64 and loaded.codebook.dtype == torch.float64
+    assert loaded.device == torch.device("cpu")
+    assert torch.allclose(loaded.codebook, bank.codebook.double())
+
+
 @pytest.mark.parametrize("text", ["happy:0.6", "sad:0.8", "angry", "surprised:0.7", "neutral"])
 def test_points_the_bank_made_read_back_as_their_emotion(text: str) -> None:
     bank = EmotionBank()
