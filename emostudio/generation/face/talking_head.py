@@ -20,6 +20,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from ...conditioning import EmotionSpec
+from ...conditioning.controls import default_expression
 from ...conditioning.timeline import smooth_steps
 from ...errors import EmostudioError
 from ..media import MAX_AUDIO_SECONDS, VideoWriter, check_output_path, provenance, read_audio
@@ -82,19 +83,27 @@ class WarpTalkingHead(TalkingHeadBackend):
     name = "warp"
 
     def __init__(self, bank=None, expression_head=None) -> None:
+        # Without a fitted head the shipped expression table is mixed with numpy: no torch to load.
+        self.bank = bank
+        self.expression_head = expression_head
+
+    def expression(self, specs: list[EmotionSpec]) -> tuple[np.ndarray, np.ndarray]:
+        """(S, AUs) action units and (S,) arousal of each timeline segment's emotion."""
+        if self.expression_head is None and self.bank is None:
+            return default_expression(specs), np.array([spec.vad[1] for spec in specs])
         from ...conditioning import EmotionBank, ExpressionHead
 
-        self.bank = bank or EmotionBank()
-        self.expression_head = expression_head or ExpressionHead(embedding_dim=self.bank.config.embedding_dim)
+        if self.expression_head is None:
+            self.expression_head = ExpressionHead(embedding_dim=self.bank.config.embedding_dim)
+        bank = self.bank or EmotionBank(embedding_dim=self.expression_head.config.embedding_dim)
+        embedding = bank.embed(specs)
+        return self.expression_head.action_units(embedding), embedding.vad[:, 1].numpy()
 
     def animate(self, speech: DrivingSpeech, fps: float, seed: int | None = None) -> Animation:
         count = self.frame_count(speech, fps)
         times = np.arange(count) / fps
 
-        specs = [segment.spec for segment in speech.segments]
-        embedding = self.bank.embed(specs)
-        units = self.expression_head.action_units(embedding)  # (S, AUs)
-        arousal = embedding.vad[:, 1].numpy()
+        units, arousal = self.expression([segment.spec for segment in speech.segments])
         boundaries = [(a.end + b.start) / 2 for a, b in zip(speech.segments[:-1], speech.segments[1:])]
         arousal_curve = smooth_steps(times, boundaries, arousal, EXPRESSION_TRANSITION_S)
 
