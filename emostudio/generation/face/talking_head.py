@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from ...conditioning import EmotionSpec
 from ...conditioning.controls import default_expression
@@ -30,6 +29,7 @@ from .motion import Motion, liveliness
 from .perception import FaceAnalysis, analyze_portrait
 from .render import WarpRenderer
 from .rig import CONTROLS, FaceRig
+from .smoothing import gaussian_smooth
 
 EXPRESSION_TRANSITION_S = 0.45
 EXPRESSION_ONSET_S = 0.35  # from neutral at the start of a clip
@@ -145,11 +145,11 @@ def expression_curve(times: np.ndarray, boundaries: list[float], units: np.ndarr
     onset = np.clip(times / EXPRESSION_ONSET_S, 0.0, 1.0)
     curve *= (0.5 - 0.5 * np.cos(np.pi * onset))[:, None]
     step = times[1] - times[0] if len(times) > 1 else 0.04
-    emphasis = gaussian_filter1d(loudness, sigma=max(EMPHASIS_S / step, 0.5))
+    emphasis = gaussian_smooth(loudness, sigma=max(EMPHASIS_S / step, 0.5))
     emphasis = emphasis / max(float(emphasis.max()), 1e-6)
     curve *= (1.0 - EMPHASIS_DEPTH + EMPHASIS_DEPTH * emphasis)[:, None]
-    drift = gaussian_filter1d(rng.standard_normal((len(times) + 50, units.shape[1])),
-                              sigma=max(DRIFT_S / step, 1.0), axis=0)[25:-25]
+    drift = gaussian_smooth(rng.standard_normal((len(times) + 50, units.shape[1])),
+                            sigma=max(DRIFT_S / step, 1.0), axis=0)[25:-25]
     drift /= max(float(drift.std()), 1e-9)
     curve *= 1.0 + DRIFT_DEPTH * drift
     return np.clip(curve, 0.0, 1.0)
