@@ -95,8 +95,9 @@ class WarpTalkingHead(TalkingHeadBackend):
 
         if self.expression_head is None:
             self.expression_head = ExpressionHead(embedding_dim=self.bank.config.embedding_dim)
-        bank = self.bank or EmotionBank(embedding_dim=self.expression_head.config.embedding_dim)
-        embedding = bank.embed(specs)
+        if self.bank is None:
+            self.bank = EmotionBank(embedding_dim=self.expression_head.config.embedding_dim)
+        embedding = self.bank.embed(specs)
         return self.expression_head.action_units(embedding), embedding.vad[:, 1].numpy()
 
     def animate(self, speech: DrivingSpeech, fps: float, seed: int | None = None) -> Animation:
