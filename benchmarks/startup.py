@@ -28,6 +28,23 @@ What those showed, and what was done (2-core machine):
   2 s, plus ``onnx`` to patch the graph). The patched, optimised graph is now cached under
   ``$XDG_CACHE_HOME/emostudio/voices`` and loads in about 0.4 s without re-optimising;
 - what remains is numpy, onnxruntime and parselmouth imports, synthesis, PSOLA and signing.
+
+``talk`` (``python -X importtime -m emostudio.ui.cli talk --text ...`` and cProfile) showed:
+
+- torch (about 2 s) loaded for the expression table alone: the shipped table is now mixed with
+  numpy in ``conditioning/controls.py`` beside the prosody and grading tables, equal to what the
+  untrained ExpressionHead gives; torch loads only for a fitted head or bank;
+- ``scipy.ndimage`` (about 0.5 s, its array-API dispatch) for ``gaussian_filter1d`` on a few
+  per-frame curves: now a numpy filter with the same kernel and edges (``face/smoothing.py``);
+- per frame: the backward map gathered a (pixels, 2, 3) array for an ``einsum`` (now three
+  multiply-adds on a gather, with an identity map for uncovered pixels; the same floats), and each
+  frame's RGB -> YUV conversion built a new threaded scaler (now one per video; the same bytes);
+- MediaPipe (about 0.8 s) imports matplotlib through ``mediapipe/__init__.py``, which imports all
+  of ``mediapipe.python.solutions`` (drawing utilities included) before any submodule can load:
+  a plain import of the face mesh alone cannot avoid it;
+- the portrait's analysis is not overlapped with synthesis: MediaPipe runs with file descriptor 2
+  sent to /dev/null (its native logs), which would swallow the other thread's messages, and
+  onnxruntime already keeps both cores busy while synthesising.
 """
 
 from __future__ import annotations
@@ -144,13 +161,14 @@ def main() -> None:
           f"plain onnxruntime Piper {statistics.median(plain_paragraph):.2f} s, RTF "
           f"{statistics.median(plain_paragraph) / soundfile.info(str(work / 'plain_p.wav')).duration:.2f}")
 
-    talking = [seconds(cli("talk", "--text", TALK_TEXT, "--emotion", "happy", "--seed", "0", "-o",
-                           str(work / "talk.mp4"))) for _ in range(args.talk_repeats)]
+    talking = [timed(cli("talk", "--text", TALK_TEXT, "--emotion", "happy", "--seed", "0", "-o",
+                         str(work / "talk.mp4"))) for _ in range(args.talk_repeats)]
     from emostudio.generation.media import read_video_info
 
     clip = read_video_info(work / "talk.mp4")["duration"]
-    print(f"talk ({clip:.1f} s clip, default size): {statistics.median(talking):.2f} s, "
-          f"{statistics.median(talking) / clip:.2f}x real time")
+    talk_s = statistics.median(wall for wall, _ in talking)
+    print(f"talk ({clip:.1f} s clip, default size): {talk_s:.2f} s, {talk_s / clip:.2f}x real time "
+          f"(CPU {statistics.median(cpu for _, cpu in talking) / clip:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """The controls the heads give generators, their published per-category defaults, and their mixture.
 
-Speech prosody and the grading of footage are set by a per-category table each, mixed by an
-emotion's weights and scaled by its intensity (``heads.ProsodyHead`` and ``heads.GradingHead``
-learn on top of these tables). Everything here is plain numpy, so speaking or grading with the
-published defaults runs without torch: ``default_prosody`` and ``default_grading`` give exactly
-what an untrained head gives, whose residual starts at zero.
+Speech prosody, facial expression and the grading of footage are set by a per-category table
+each, mixed by an emotion's weights and scaled by its intensity (``heads.ProsodyHead``,
+``heads.ExpressionHead`` and ``heads.GradingHead`` learn on top of these tables). Everything here
+is plain numpy, so speaking, animating a face or grading with the published defaults runs without
+torch: ``default_prosody``, ``default_expression`` and ``default_grading`` give exactly what an
+untrained head gives, whose residual starts at zero.
 
 The prosody table reproduces the prosodic correlates of vocal emotion reviewed by
 
@@ -25,8 +26,10 @@ neutral, so intensity 0 is exactly neutral. The table is a parameter: it can be 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -95,6 +98,61 @@ class ProsodyControls:
     @property
     def variability_factor(self) -> float:
         return 2.0**self.variability_log2
+
+
+# -- expression ------------------------------------------------------------------------------------
+
+# FACS action units the face rig animates. AU14R is the unilateral dimpler of contempt, on the
+# subject's right side.
+ACTION_UNITS: tuple[str, ...] = (
+    "AU1",   # inner brow raiser
+    "AU2",   # outer brow raiser
+    "AU4",   # brow lowerer
+    "AU5",   # upper lid raiser
+    "AU6",   # cheek raiser
+    "AU7",   # lid tightener
+    "AU9",   # nose wrinkler
+    "AU10",  # upper lip raiser
+    "AU12",  # lip corner puller
+    "AU14R",  # dimpler, subject's right only
+    "AU15",  # lip corner depressor
+    "AU16",  # lower lip depressor
+    "AU17",  # chin raiser
+    "AU20",  # lip stretcher
+    "AU23",  # lip tightener
+    "AU24",  # lip pressor
+    "AU26",  # jaw drop
+    "AU27",  # mouth stretch
+)
+
+# Ekman & Friesen's EMFACS prototypes (as listed for the MEAD categories): 1.0 = the AU at full
+# strength for that emotion at intensity 1. They are where the legibility fit starts.
+_EMFACS: dict[str, dict[str, float]] = {
+    "neutral": {},
+    "happy": {"AU6": 1.0, "AU12": 1.0},
+    "sad": {"AU1": 1.0, "AU4": 0.7, "AU15": 1.0},
+    "angry": {"AU4": 1.0, "AU5": 0.7, "AU7": 1.0, "AU23": 1.0},
+    "fearful": {"AU1": 1.0, "AU2": 0.8, "AU4": 0.6, "AU5": 1.0, "AU20": 1.0, "AU26": 0.5},
+    "disgusted": {"AU9": 1.0, "AU15": 0.8, "AU16": 0.6},
+    "surprised": {"AU1": 1.0, "AU2": 1.0, "AU5": 1.0, "AU26": 0.8},
+    "contempt": {"AU14R": 1.0},
+}
+# The shipped table: the prototypes' intensities fitted so that an outside observer (a FER2013
+# expression classifier) reads each emotion on many faces, by benchmarks/fit_expression_table.py.
+EXPRESSION_TABLE_PATH = Path(__file__).resolve().parents[1] / "assets" / "expression_table.json"
+
+
+def _expression_table() -> dict[str, dict[str, float]]:
+    if not EXPRESSION_TABLE_PATH.exists():
+        return _EMFACS
+    fitted = json.loads(EXPRESSION_TABLE_PATH.read_text())["table"]
+    return {name: fitted.get(name, _EMFACS[name]) for name in _EMFACS}
+
+
+EXPRESSION_UNITS: dict[str, dict[str, float]] = _expression_table()
+DEFAULT_EXPRESSION_TABLE: dict[str, tuple[float, ...]] = {
+    name: tuple(units.get(au, 0.0) for au in ACTION_UNITS) for name, units in EXPRESSION_UNITS.items()
+}
 
 
 # -- grading ---------------------------------------------------------------------------------------
@@ -229,3 +287,8 @@ def default_grading(specs: Sequence[EmotionSpec]) -> list[GradingControls]:
     rows = mix_table(DEFAULT_GRADING_TABLE, specs)
     rows[:, NON_NEGATIVE_GRADING_INDICES] = rows[:, NON_NEGATIVE_GRADING_INDICES].clip(min=0.0)
     return [GradingControls.from_vector(row) for row in rows]
+
+
+def default_expression(specs: Sequence[EmotionSpec]) -> np.ndarray:
+    """(len(specs), len(ACTION_UNITS)) intensities in [0, 1] under the shipped table (an untrained ExpressionHead)."""
+    return mix_table(DEFAULT_EXPRESSION_TABLE, specs).clip(0.0, 1.0)

@@ -287,6 +287,7 @@ class VideoWriter:
         self._video: av.VideoStream | None = None
         self._audio_stream: av.AudioStream | None = None
         self._passage = _SoundPassage(Path(audio_source)) if audio_source is not None else None
+        self._reformatter: av.video.reformatter.VideoReformatter | None = None
         self._atomic: contextlib.AbstractContextManager[Path] | None = None
         self._temporary: Path | None = None
 
@@ -343,9 +344,12 @@ class VideoWriter:
             got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
             raise EmostudioError(f"Video frames must be uint8 RGB arrays of shape {expected}, not {got}; convert "
                                  "the frame before writing it.")
-        # BT.709 matrix, tagged below on the stream, so players and read_video_frames agree on colour.
-        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(
-            format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        # BT.709 matrix, tagged below on the stream, so players and read_video_frames agree on colour. One
+        # reformatter for the whole video: a frame's own builds a new scaler (and its threads) every call.
+        if self._reformatter is None:
+            self._reformatter = av.video.reformatter.VideoReformatter()
+        picture = self._reformatter.reformat(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24"),
+                                             format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
         self.write_picture(picture)
 
     def write_picture(self, picture: av.VideoFrame) -> None:

@@ -177,6 +177,18 @@ def test_intensity_zero_gives_a_neutral_talking_face():
     assert neutral.controls[:, CONTROLS.index("JAW")].max() > 0.3, "still talking"
 
 
+def test_the_shipped_expressions_animate_as_the_untrained_expression_head():
+    """The default, torch-free path and an explicit untrained bank and head give the same performance."""
+    from emostudio.conditioning import EmotionBank, ExpressionHead
+
+    speech = driving(EmotionSpec.parse("happy:0.6+surprised:0.4").with_intensity(0.8))
+    default = WarpTalkingHead().animate(speech, 25, seed=2)
+    learned = WarpTalkingHead(EmotionBank(), ExpressionHead()).animate(speech, 25, seed=2)
+    np.testing.assert_allclose(default.controls, learned.controls, atol=1e-5)
+    np.testing.assert_allclose(default.motion.yaw, learned.motion.yaw, atol=1e-5)
+    assert default.controls[:, CONTROLS.index("AU12")].max() > 0.2
+
+
 def test_same_seed_same_frames_and_emotion_changes_frames(face):
     backend = WarpTalkingHead()
     speech = driving(EmotionSpec.parse("happy"), 0.4)

@@ -166,8 +166,8 @@ def test_a_gradient_step_moves_the_output_toward_a_target(bank: EmotionBank) -> 
 @pytest.mark.parametrize("intensity", [None, 0.0, 0.35, 1.0])
 def test_default_tables_give_what_untrained_heads_give(bank: EmotionBank, intensity: float | None) -> None:
     """The torch-free defaults the speech and footage paths use are the untrained heads, number for number."""
-    from emostudio.conditioning.controls import default_grading, default_prosody
-    from emostudio.conditioning.heads import GradingHead
+    from emostudio.conditioning.controls import default_expression, default_grading, default_prosody
+    from emostudio.conditioning.heads import ExpressionHead, GradingHead
 
     specs = [EmotionSpec.parse(text) for text in MIXTURES]
     if intensity is not None:
@@ -179,7 +179,11 @@ def test_default_tables_give_what_untrained_heads_give(bank: EmotionBank, intens
         torch.testing.assert_close(torch.tensor([c.as_list() for c in defaults], dtype=torch.float32),
                                    torch.tensor([c.as_list() for c in learned], dtype=torch.float32),
                                    atol=1e-5, rtol=1e-5)
+    units = default_expression(specs)
+    torch.testing.assert_close(torch.tensor(units, dtype=torch.float32),
+                               torch.from_numpy(ExpressionHead().action_units(embedding)), atol=1e-5, rtol=1e-5)
     assert any(control != ProsodyControls() for control in default_prosody(specs)) == (intensity != 0.0)
+    assert bool(units.any()) == (intensity != 0.0)
 
 
 def test_folders_are_interchangeable_with_diffusers_models(tmp_path: Path) -> None:

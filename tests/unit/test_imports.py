@@ -61,3 +61,12 @@ def test_style_with_the_published_look_does_not_import_torch(tmp_path: Path) -> 
                              tmp_path)
     assert output.exists() and "emostudio.generation.video.grading" in modules
     assert not {"torch", "diffusers", "transformers", "mediapipe"} & modules
+
+
+def test_talk_with_the_shipped_expressions_does_not_import_torch(tmp_path: Path) -> None:
+    output = tmp_path / "talk.mp4"
+    modules = _modules_after(f"from emostudio.ui.cli import main\n"
+                             f"assert main(['talk', '--text', 'Hi.', '--size', '128', '-o', {str(output)!r}]) == 0",
+                             tmp_path)
+    assert output.exists() and "emostudio.generation.face.talking_head" in modules
+    assert not {"torch", "diffusers", "transformers", "scipy.ndimage"} & modules

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from ..speech.base import Timing
+from .smoothing import gaussian_smooth
 
 MOUTH: tuple[str, ...] = ("JAW", "ROUND", "SPREAD", "PRESS", "LIP_UP")
 
@@ -115,4 +115,4 @@ def mouth_from_audio(audio: np.ndarray, sample_rate: int, frame_times: np.ndarra
     shape[:, 2] = np.clip((high - 0.05) / 0.2, 0.0, 1.0) * opening  # bright, hissy sounds: spread
     shape[:, 3] = np.clip(1.0 - opening * 4, 0.0, 1.0) * 0.3  # silence: lips lightly together
     step = frame_times[1] - frame_times[0] if len(frame_times) > 1 else 0.04
-    return np.clip(gaussian_filter1d(shape, sigma=max(0.03 / step, 0.5), axis=0), 0.0, 1.0)
+    return np.clip(gaussian_smooth(shape, sigma=max(0.03 / step, 0.5), axis=0), 0.0, 1.0)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+
+from .smoothing import gaussian_smooth
 
 BASE_BLINKS_PER_MINUTE = 17.0
 BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = 0.07, 0.04, 0.14
@@ -34,7 +35,7 @@ class Motion:
 def _smooth_noise(rng: np.random.Generator, frames: int, fps: float, seconds: float, size: int = 1) -> np.ndarray:
     """Unit-variance noise smoothed over ``seconds``."""
     noise = rng.standard_normal((frames + int(4 * seconds * fps), size))
-    smooth = gaussian_filter1d(noise, sigma=max(seconds * fps, 1.0), axis=0, mode="wrap")[: frames]
+    smooth = gaussian_smooth(noise, sigma=max(seconds * fps, 1.0), axis=0, mode="wrap")[: frames]
     return smooth / max(float(smooth.std()), 1e-9)
 
 
@@ -59,7 +60,7 @@ def liveliness(frames: int, fps: float, arousal: np.ndarray, loudness: np.ndarra
     rng = np.random.default_rng(seed)
     energy = 1.0 + 0.8 * np.clip(arousal, 0.0, 1.0)
     head = _smooth_noise(rng, frames, fps, 0.9, 3) * energy[:, None]
-    nod = np.zeros(frames) if loudness is None else gaussian_filter1d(loudness, sigma=0.12 * fps) * 2.0
+    nod = np.zeros(frames) if loudness is None else gaussian_smooth(loudness, sigma=0.12 * fps) * 2.0
     shift = _smooth_noise(rng, frames, fps, 1.2, 2) * 0.012 * energy[:, None]
     # Gaze: mostly steady, with small jumps every second or two toward a new target.
     gaze = np.zeros((frames, 2))
@@ -69,7 +70,7 @@ def liveliness(frames: int, fps: float, arousal: np.ndarray, loudness: np.ndarra
             target = rng.normal(0.0, [0.012, 0.006])
             next_jump = frame + int(fps * rng.uniform(0.8, 2.5))
         gaze[frame] = target
-    gaze = gaussian_filter1d(gaze, sigma=max(0.03 * fps, 0.5), axis=0)
+    gaze = gaussian_smooth(gaze, sigma=max(0.03 * fps, 0.5), axis=0)
     phase = rng.uniform(0, 2 * np.pi)
     breath = 0.012 * np.sin(2 * np.pi * BREATHS_PER_MINUTE / 60.0 * np.arange(frames) / fps + phase)
     return Motion(

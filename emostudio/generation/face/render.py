@@ -72,18 +72,19 @@ class WarpRenderer:
         dest_h = np.concatenate([dest.transpose(0, 2, 1), ones], axis=1)  # (N, 3, 3)
         determinant = np.linalg.det(dest_h)
         valid = np.abs(determinant) > 1e-6
-        affine = np.zeros((len(dest), 2, 3))
-        affine[valid] = source.transpose(0, 2, 1)[valid] @ np.linalg.inv(dest_h[valid])
+        # One affine map per triangle, and the identity last: pixels no triangle covers (index -1) keep
+        # their own position.
+        affine = np.zeros((len(dest) + 1, 2, 3))
+        affine[:-1][valid] = source.transpose(0, 2, 1)[valid] @ np.linalg.inv(dest_h[valid])
+        affine[-1, :, :2] = np.eye(2)
         index = np.full((self.map_size[1], self.map_size[0]), -1, np.int32)
         coarse = (dest + 0.5) / MAP_DOWNSCALE - 0.5
         fixed = np.round(coarse * 16).astype(np.int32)  # 4 bits of sub-pixel precision
-        for number in np.flatnonzero(valid):
-            cv2.fillConvexPoly(index, fixed[number], int(number), lineType=cv2.LINE_8, shift=4)
-        coarse_map = self._coarse.copy()
-        painted = index >= 0
-        chosen = affine[index[painted]]
-        points = self._coarse[painted]
-        coarse_map[painted] = (np.einsum("nij,nj->ni", chosen[:, :, :2], points) + chosen[:, :, 2]).astype(np.float32)
+        for number in np.flatnonzero(valid).tolist():
+            cv2.fillConvexPoly(index, fixed[number], number, lineType=cv2.LINE_8, shift=4)
+        chosen = affine[index]  # (h, w, 2, 3)
+        xs, ys = self._coarse[..., 0:1], self._coarse[..., 1:2]
+        coarse_map = (chosen[..., 0] * xs + chosen[..., 1] * ys + chosen[..., 2]).astype(np.float32)
         return cv2.resize(coarse_map, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
 
     def render(self, face_positions: np.ndarray, ring_positions: np.ndarray | None = None,

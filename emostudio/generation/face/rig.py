@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...conditioning.heads import ACTION_UNITS
+from ...conditioning.controls import ACTION_UNITS
 from . import topology as T
 
 # Mouth and eye shapes driven by speech and liveliness, in addition to the emotion's AUs.

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from ...conditioning import EmotionSpec
+from ...conditioning.controls import default_expression
 from ...conditioning.timeline import smooth_steps
 from ...errors import EmostudioError
 from ..media import MAX_AUDIO_SECONDS, VideoWriter, check_output_path, provenance, read_audio
@@ -29,6 +29,7 @@ from .motion import Motion, liveliness
 from .perception import FaceAnalysis, analyze_portrait
 from .render import WarpRenderer
 from .rig import CONTROLS, FaceRig
+from .smoothing import gaussian_smooth
 
 EXPRESSION_TRANSITION_S = 0.45
 EXPRESSION_ONSET_S = 0.35  # from neutral at the start of a clip
@@ -82,19 +83,28 @@ class WarpTalkingHead(TalkingHeadBackend):
     name = "warp"
 
     def __init__(self, bank=None, expression_head=None) -> None:
+        # Without a fitted head the shipped expression table is mixed with numpy: no torch to load.
+        self.bank = bank
+        self.expression_head = expression_head
+
+    def expression(self, specs: list[EmotionSpec]) -> tuple[np.ndarray, np.ndarray]:
+        """(S, AUs) action units and (S,) arousal of each timeline segment's emotion."""
+        if self.expression_head is None and self.bank is None:
+            return default_expression(specs), np.array([spec.vad[1] for spec in specs])
         from ...conditioning import EmotionBank, ExpressionHead
 
-        self.bank = bank or EmotionBank()
-        self.expression_head = expression_head or ExpressionHead(embedding_dim=self.bank.config.embedding_dim)
+        if self.expression_head is None:
+            self.expression_head = ExpressionHead(embedding_dim=self.bank.config.embedding_dim)
+        if self.bank is None:
+            self.bank = EmotionBank(embedding_dim=self.expression_head.config.embedding_dim)
+        embedding = self.bank.embed(specs)
+        return self.expression_head.action_units(embedding), embedding.vad[:, 1].numpy()
 
     def animate(self, speech: DrivingSpeech, fps: float, seed: int | None = None) -> Animation:
         count = self.frame_count(speech, fps)
         times = np.arange(count) / fps
 
-        specs = [segment.spec for segment in speech.segments]
-        embedding = self.bank.embed(specs)
-        units = self.expression_head.action_units(embedding)  # (S, AUs)
-        arousal = embedding.vad[:, 1].numpy()
+        units, arousal = self.expression([segment.spec for segment in speech.segments])
         boundaries = [(a.end + b.start) / 2 for a, b in zip(speech.segments[:-1], speech.segments[1:])]
         arousal_curve = smooth_steps(times, boundaries, arousal, EXPRESSION_TRANSITION_S)
 
@@ -136,11 +146,11 @@ def expression_curve(times: np.ndarray, boundaries: list[float], units: np.ndarr
     onset = np.clip(times / EXPRESSION_ONSET_S, 0.0, 1.0)
     curve *= (0.5 - 0.5 * np.cos(np.pi * onset))[:, None]
     step = times[1] - times[0] if len(times) > 1 else 0.04
-    emphasis = gaussian_filter1d(loudness, sigma=max(EMPHASIS_S / step, 0.5))
+    emphasis = gaussian_smooth(loudness, sigma=max(EMPHASIS_S / step, 0.5))
     emphasis = emphasis / max(float(emphasis.max()), 1e-6)
     curve *= (1.0 - EMPHASIS_DEPTH + EMPHASIS_DEPTH * emphasis)[:, None]
-    drift = gaussian_filter1d(rng.standard_normal((len(times) + 50, units.shape[1])),
-                              sigma=max(DRIFT_S / step, 1.0), axis=0)[25:-25]
+    drift = gaussian_smooth(rng.standard_normal((len(times) + 50, units.shape[1])),
+                            sigma=max(DRIFT_S / step, 1.0), axis=0)[25:-25]
     drift /= max(float(drift.std()), 1e-9)
     curve *= 1.0 + DRIFT_DEPTH * drift
     return np.clip(curve, 0.0, 1.0)
