@@ -212,3 +212,21 @@ def test_a_dropped_jaw_still_follows_the_syllables(emotion):
     loud = loudness_envelope(audio, rate, animation.times)
     assert jaw.min() > 0.05, "held a little open"
     assert np.corrcoef(jaw[10:], loud[10:])[0, 1] > 0.8
+
+
+# -- expression shading ------------------------------------------------------------------------
+
+def test_lowered_brows_darken_a_furrow_between_them_and_leave_the_cheeks(face, rig, renderer):
+    shape = face.image.shape[:2]
+    controls = rig.weights(AU4=1.0)
+    points = rig.deform(controls)
+    plain = luminance(renderer.render(points))
+    shaded = luminance(renderer.render(points, controls=controls))
+    brows = (face.landmarks[T.RIGHT_BROW_LOWER[0], :2] + face.landmarks[T.LEFT_BROW_LOWER[0], :2]) / 2
+    between = disc(brows + [0, 0.03 * rig.frame.scale], 0.12 * rig.frame.scale, shape)
+    cheek = disc(face.landmarks[T.RIGHT_CHEEK[0], :2], 0.1 * rig.frame.scale, shape)
+    assert (plain - shaded)[between].mean() > 3, "the furrow between lowered brows is darker"
+    assert np.abs(plain - shaded)[cheek].mean() < 1, "the cheeks keep their light"
+    # Without the unit there is no shading at all.
+    rest = rig.weights()
+    assert np.array_equal(renderer.render(rig.deform(rest)), renderer.render(rig.deform(rest), controls=rest))
