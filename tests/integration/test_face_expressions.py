@@ -230,3 +230,31 @@ def test_lowered_brows_darken_a_furrow_between_them_and_leave_the_cheeks(face, r
     # Without the unit there is no shading at all.
     rest = rig.weights()
     assert np.array_equal(renderer.render(rig.deform(rest)), renderer.render(rig.deform(rest), controls=rest))
+
+
+# -- the portrait's own expression -------------------------------------------------------------
+
+def corner_raise_and_gap(rig: FaceRig, points: np.ndarray) -> tuple[float, float]:
+    face = rig.frame.to_face(points)
+    middle = (face[T.UPPER_LIP_INNER[5], 1] + face[T.LOWER_LIP_INNER[5], 1]) / 2
+    gap = float(np.max(face[T.LOWER_LIP_INNER[3:8], 1] - face[T.UPPER_LIP_INNER[3:8], 1]))
+    return float(middle - face[T.LIP_CORNERS, 1].mean()), gap
+
+
+def test_a_smiling_portrait_with_parted_lips_is_brought_back_to_a_resting_mouth(face):
+    # The default portrait smiles broadly and shows its teeth.
+    plain = FaceRig(face.landmarks, neutralise=False)
+    smile_raise, smile_gap = corner_raise_and_gap(plain, face.landmarks[:, :2])
+    rig = FaceRig(face.landmarks)
+    assert set(rig.neutralising) == {"AU12", "PRESS"}
+    raise_, gap = corner_raise_and_gap(rig, rig.deform(rig.weights()))
+    assert raise_ < smile_raise - 0.08, "the corners come down"
+    assert gap < 0.3 * smile_gap, "the lips close"
+    # The neutralised face is a resting one: a portrait of it would need no more correction.
+    resting = face.landmarks.copy()
+    resting[:, :2] = rig.deform(rig.weights())
+    again = FaceRig(resting).neutralising
+    assert abs(again.get("AU12", 0.0)) < 0.15 and again.get("PRESS", 0.0) < 0.5
+    # Smiling on purpose still smiles.
+    smiling, _ = corner_raise_and_gap(rig, rig.deform(rig.weights(AU12=1.0)))
+    assert smiling > raise_ + 0.08
