@@ -208,7 +208,8 @@ def test_a_dropped_jaw_still_follows_the_syllables(emotion):
     audio = (0.2 * np.sin(2 * np.pi * 160 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
     speech = DrivingSpeech(audio, rate, [SegmentTiming("", EmotionSpec.parse(emotion), 0.0, 3.0)])
     animation = WarpTalkingHead().animate(speech, 25, seed=0)
-    jaw = animation.controls[:, CONTROLS.index("JAW")]
+    # The jaw's opening: its own control and the mouth stretch, whose field drops the jaw 1.5 times as far.
+    jaw = animation.controls[:, CONTROLS.index("JAW")] + 1.5 * animation.controls[:, CONTROLS.index("AU27")]
     loud = loudness_envelope(audio, rate, animation.times)
     assert jaw.min() > 0.05, "held a little open"
     assert np.corrcoef(jaw[10:], loud[10:])[0, 1] > 0.8

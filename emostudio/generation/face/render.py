@@ -102,15 +102,30 @@ class WarpRenderer:
         source = self.backward_map(vertices)
         frame = cv2.remap(self.image, source[..., 0], source[..., 1], cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REFLECT)
-        darkening = None if controls is None else self.shading.darkening(controls)
-        if darkening is not None:
-            light = cv2.resize(1.0 - darkening, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
-            light = cv2.remap(light, source[..., 0], source[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            frame = (frame * light[..., None]).astype(np.uint8)
+        if controls is not None:
+            self._shade(frame, source, face_positions, controls)
         for eye in self.eyes:
             self._paint_eye(frame, eye, face_positions)
         self._paint_mouth(frame, face_positions, mouth_light)
         return frame
+
+    def _shade(self, frame: np.ndarray, source: np.ndarray, face_positions: np.ndarray,
+               controls: np.ndarray) -> None:
+        """Darken the frame by the expression's shading, looked up through the frame's backward map."""
+        darkening = self.shading.darkening(controls)
+        if darkening is None:
+            return
+        light_map, (left, top) = 1.0 - darkening[0], darkening[1]
+        margin = 0.5 * self.interocular  # the forehead lines sit above the mesh
+        x0, y0 = np.maximum(np.floor(face_positions.min(axis=0) - margin).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(face_positions.max(axis=0) + margin).astype(int), [self.width, self.height])
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return
+        where = source[y0:y1, x0:x1]
+        map_x = (where[..., 0] + 0.5) / MAP_DOWNSCALE - 0.5 - left
+        map_y = (where[..., 1] + 0.5) / MAP_DOWNSCALE - 0.5 - top
+        light = cv2.remap(light_map, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
+        frame[y0:y1, x0:x1] = (frame[y0:y1, x0:x1] * light[..., None]).astype(np.uint8)
 
     def _between_lids(self, eye: Eyeball, positions: np.ndarray) -> np.ndarray:
         """Warp positions for the points inside an eye: carried along between the moving lids.
@@ -392,15 +407,22 @@ class ExpressionShading:
             for points, depth, sigma in strokes:
                 darkness = np.maximum(darkness, depth * _stroke(grid, points, sigma))
             self.maps[self.index[name]] = darkness.astype(np.float32)
+        # Only the part of the map that any stroke reaches is mixed per frame.
+        support = np.flatnonzero(np.any(np.stack(list(self.maps.values())) > 0.005, axis=0).ravel())
+        rows, columns = np.unravel_index(support, grid.shape[:2])
+        top, bottom, left, right = rows.min(), rows.max() + 1, columns.min(), columns.max() + 1
+        self.origin = (int(left), int(top))
+        self.maps = {index: np.ascontiguousarray(m[top:bottom, left:right]) for index, m in self.maps.items()}
 
-    def darkening(self, controls: np.ndarray) -> np.ndarray | None:
-        """(h, w) share of light taken away at the rest face's pixels, or None when nothing shows."""
+    def darkening(self, controls: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None:
+        """(share of light taken away on a window of the rest portrait's coarse grid, the window's
+        top-left (x, y) on that grid), or None when nothing shows."""
         total = None
         for index, darkness in self.maps.items():
             weight = float(controls[index])
             if weight > 0.01:
-                total = darkness * weight if total is None else total + darkness * weight
-        return None if total is None else np.minimum(total, 0.7)
+                total = darkness * np.float32(weight) if total is None else total + darkness * np.float32(weight)
+        return None if total is None else (np.minimum(total, 0.7), self.origin)
 
 
 def _stroke(grid: np.ndarray, points: np.ndarray, sigma: float) -> np.ndarray:
