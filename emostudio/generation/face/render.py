@@ -480,7 +480,7 @@ def _shading_strokes(face: np.ndarray) -> dict[str, list[tuple[np.ndarray, float
 
     folds = [fold(T.RIGHT_NOSE_WING, T.RIGHT_LIP_CORNER, -1.0), fold(T.LEFT_NOSE_WING, T.LEFT_LIP_CORNER, 1.0)]
     strokes["AU12"] = [(f, 0.3, 0.04) for f in folds]
-    strokes["AU10"] = [(f, 0.35, 0.04) for f in folds]
+    strokes["AU10"] = [(f, 0.15, 0.04) for f in folds]
     bridge_y = (brow_y + p(T.NOSE_TIP)[1]) / 2
     strokes["AU9"] = [(f, 0.4, 0.04) for f in folds] + [
         (line((mid_x - 0.12, bridge_y + dy - 0.1), (mid_x + 0.12, bridge_y + dy - 0.1)), 0.35, 0.025)
