@@ -16,6 +16,10 @@ of the same sclera and a round iris with limbus and pupil, so widened eyes (AU5)
 around an iris that keeps its shape. Each frame the eyeball moves rigidly with the eye's corners
 (and the gaze), is clipped to the deformed lid contour, and gets a soft shadow under the upper
 lid. The warp's own eye interior, stretched between the lids, is never seen.
+
+Expressions also shade the skin (``ExpressionShading``): furrows, forehead lines and folds as soft
+multiplicative maps of the rest portrait, mixed by the frame's control weights and warped with the
+same backward map, so they ride on the skin the muscles move.
 """
 
 from __future__ import annotations
