@@ -50,7 +50,7 @@ SPEECH_JAW = 0.25  # the mouth as open as mid-sentence
 # variants (Ekman, Friesen & Hager 2002, investigators' guide, table of emotion predictions).
 SEARCH: dict[str, tuple[str, ...]] = {
     "happy": ("AU6", "AU12", "AU26"),
-    "sad": ("AU1", "AU4", "AU15", "AU17", "AU24"),
+    "sad": ("AU1", "AU4", "AU6", "AU7", "AU15", "AU17", "AU24"),
     "angry": ("AU4", "AU5", "AU7", "AU9", "AU10", "AU15", "AU17", "AU23", "AU24", "AU26"),
     "fearful": ("AU1", "AU2", "AU4", "AU5", "AU7", "AU15", "AU20", "AU26", "AU27"),
     "surprised": ("AU1", "AU2", "AU5", "AU26", "AU27"),
@@ -143,7 +143,7 @@ def score_candidates(candidates: dict[tuple[str, int], np.ndarray], faces: list[
         controls = controls_for(units)
         for face in faces:
             path = folder / f"{key[0]}_{key[1]}_{face.name}.png"
-            frame = face.renderer.render(face.rig.deform(controls))
+            frame = face.renderer.render(face.rig.deform(controls), controls=controls)
             cv2.imwrite(str(path), frame[..., ::-1])
             paths[path] = (key, face.name)
     verdicts = read_emotions(reader, list(paths))

@@ -208,7 +208,54 @@ def test_a_dropped_jaw_still_follows_the_syllables(emotion):
     audio = (0.2 * np.sin(2 * np.pi * 160 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
     speech = DrivingSpeech(audio, rate, [SegmentTiming("", EmotionSpec.parse(emotion), 0.0, 3.0)])
     animation = WarpTalkingHead().animate(speech, 25, seed=0)
-    jaw = animation.controls[:, CONTROLS.index("JAW")]
+    # The jaw's opening: its own control and the mouth stretch, whose field drops the jaw 1.5 times as far.
+    jaw = animation.controls[:, CONTROLS.index("JAW")] + 1.5 * animation.controls[:, CONTROLS.index("AU27")]
     loud = loudness_envelope(audio, rate, animation.times)
     assert jaw.min() > 0.05, "held a little open"
     assert np.corrcoef(jaw[10:], loud[10:])[0, 1] > 0.8
+
+
+# -- expression shading ------------------------------------------------------------------------
+
+def test_lowered_brows_darken_a_furrow_between_them_and_leave_the_cheeks(face, rig, renderer):
+    shape = face.image.shape[:2]
+    controls = rig.weights(AU4=1.0)
+    points = rig.deform(controls)
+    plain = luminance(renderer.render(points))
+    shaded = luminance(renderer.render(points, controls=controls))
+    brows = (face.landmarks[T.RIGHT_BROW_LOWER[0], :2] + face.landmarks[T.LEFT_BROW_LOWER[0], :2]) / 2
+    between = disc(brows + [0, 0.03 * rig.frame.scale], 0.12 * rig.frame.scale, shape)
+    cheek = disc(face.landmarks[T.RIGHT_CHEEK[0], :2], 0.1 * rig.frame.scale, shape)
+    assert (plain - shaded)[between].mean() > 3, "the furrow between lowered brows is darker"
+    assert np.abs(plain - shaded)[cheek].mean() < 1, "the cheeks keep their light"
+    # Without the unit there is no shading at all.
+    rest = rig.weights()
+    assert np.array_equal(renderer.render(rig.deform(rest)), renderer.render(rig.deform(rest), controls=rest))
+
+
+# -- the portrait's own expression -------------------------------------------------------------
+
+def corner_raise_and_gap(rig: FaceRig, points: np.ndarray) -> tuple[float, float]:
+    face = rig.frame.to_face(points)
+    middle = (face[T.UPPER_LIP_INNER[5], 1] + face[T.LOWER_LIP_INNER[5], 1]) / 2
+    gap = float(np.max(face[T.LOWER_LIP_INNER[3:8], 1] - face[T.UPPER_LIP_INNER[3:8], 1]))
+    return float(middle - face[T.LIP_CORNERS, 1].mean()), gap
+
+
+def test_a_smiling_portrait_with_parted_lips_is_brought_back_to_a_resting_mouth(face):
+    # The default portrait smiles broadly and shows its teeth.
+    plain = FaceRig(face.landmarks, neutralise=False)
+    smile_raise, smile_gap = corner_raise_and_gap(plain, face.landmarks[:, :2])
+    rig = FaceRig(face.landmarks)
+    assert set(rig.neutralising) == {"AU12", "PRESS"}
+    raise_, gap = corner_raise_and_gap(rig, rig.deform(rig.weights()))
+    assert raise_ < smile_raise - 0.08, "the corners come down"
+    assert gap < 0.3 * smile_gap, "the lips close"
+    # The neutralised face is a resting one: a portrait of it would need no more correction.
+    resting = face.landmarks.copy()
+    resting[:, :2] = rig.deform(rig.weights())
+    again = FaceRig(resting).neutralising
+    assert abs(again.get("AU12", 0.0)) < 0.15 and again.get("PRESS", 0.0) < 0.5
+    # Smiling on purpose still smiles.
+    smiling, _ = corner_raise_and_gap(rig, rig.deform(rig.weights(AU12=1.0)))
+    assert smiling > raise_ + 0.08

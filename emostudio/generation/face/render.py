@@ -16,6 +16,10 @@ of the same sclera and a round iris with limbus and pupil, so widened eyes (AU5)
 around an iris that keeps its shape. Each frame the eyeball moves rigidly with the eye's corners
 (and the gaze), is clipped to the deformed lid contour, and gets a soft shadow under the upper
 lid. The warp's own eye interior, stretched between the lids, is never seen.
+
+Expressions also shade the skin (``ExpressionShading``): furrows, forehead lines and folds as soft
+multiplicative maps of the rest portrait, mixed by the frame's control weights and warped with the
+same backward map, so they ride on the skin the muscles move.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class WarpRenderer:
         self._colourfulness = _colourfulness(image, self.face_points)
         self.rest_gap = _mouth_gap(self.face_points)
         self.eyes = [_eyeball(self.image, self.face_points, side, self.interocular) for side in T.EYES]
+        self.shading = ExpressionShading(self.face_points, self.width, self.height, MAP_DOWNSCALE)
 
     def backward_map(self, vertices: np.ndarray) -> np.ndarray:
         """(H, W, 2) float32 source coordinates for every output pixel, given deformed vertices."""
@@ -88,8 +93,11 @@ class WarpRenderer:
         return cv2.resize(coarse_map, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
 
     def render(self, face_positions: np.ndarray, ring_positions: np.ndarray | None = None,
-               mouth_light: float = 1.0) -> np.ndarray:
-        """One frame: warp the portrait so the landmarks sit at ``face_positions`` (478, 2)."""
+               mouth_light: float = 1.0, controls: np.ndarray | None = None) -> np.ndarray:
+        """One frame: warp the portrait so the landmarks sit at ``face_positions`` (478, 2).
+
+        ``controls`` (the rig's control weights) add the skin's shading of the expression.
+        """
         vertices = self.vertices.copy()
         vertices[: self.face_count] = face_positions
         for eye in self.eyes:
@@ -99,10 +107,30 @@ class WarpRenderer:
         source = self.backward_map(vertices)
         frame = cv2.remap(self.image, source[..., 0], source[..., 1], cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REFLECT)
+        if controls is not None:
+            self._shade(frame, source, face_positions, controls)
         for eye in self.eyes:
             self._paint_eye(frame, eye, face_positions)
         self._paint_mouth(frame, face_positions, mouth_light)
         return frame
+
+    def _shade(self, frame: np.ndarray, source: np.ndarray, face_positions: np.ndarray,
+               controls: np.ndarray) -> None:
+        """Darken the frame by the expression's shading, looked up through the frame's backward map."""
+        darkening = self.shading.darkening(controls)
+        if darkening is None:
+            return
+        light_map, (left, top) = 1.0 - darkening[0], darkening[1]
+        margin = 0.5 * self.interocular  # the forehead lines sit above the mesh
+        x0, y0 = np.maximum(np.floor(face_positions.min(axis=0) - margin).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(face_positions.max(axis=0) + margin).astype(int), [self.width, self.height])
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return
+        where = source[y0:y1, x0:x1]
+        map_x = (where[..., 0] + 0.5) / MAP_DOWNSCALE - 0.5 - left
+        map_y = (where[..., 1] + 0.5) / MAP_DOWNSCALE - 0.5 - top
+        light = cv2.remap(light_map, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
+        frame[y0:y1, x0:x1] = (frame[y0:y1, x0:x1] * light[..., None]).astype(np.uint8)
 
     def _between_lids(self, eye: Eyeball, positions: np.ndarray) -> np.ndarray:
         """Warp positions for the points inside an eye: carried along between the moving lids.
@@ -354,3 +382,121 @@ def _teeth_color(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     face_mean = image[mask > 0].reshape(-1, 3).mean(axis=0) if mask.any() else np.array([200, 180, 170])
     tint = face_mean / max(face_mean.max(), 1.0)
     return (np.array([236, 228, 210], np.float32) * (0.88 + 0.12 * tint)).astype(np.float32)
+
+
+# Expression shading: what a muscle does to the skin's light besides moving it. Each entry is a set
+# of soft dark strokes (polylines in face units, from landmarks of the rest face) that deepen with
+# the control's weight: (darkening at full weight, stroke width as a Gaussian sigma in face units).
+# Widths are a few hundredths of the interocular distance or more, so a furrow still shows on a
+# face reduced to a few dozen pixels.
+class ExpressionShading:
+    """Per-control multiplicative darkening maps of the rest portrait, made once, mixed per frame.
+
+    The maps live in the portrait's pixel space at the backward map's resolution; a frame's mix is
+    warped with the same backward map as the portrait, so the furrows ride on the deforming skin.
+    """
+
+    def __init__(self, landmarks: np.ndarray, width: int, height: int, downscale: int) -> None:
+        from .rig import CONTROLS, FaceFrame
+
+        frame = FaceFrame.from_landmarks(landmarks)
+        face = frame.to_face(landmarks)
+        self.size = (width // downscale, height // downscale)
+        ys, xs = np.mgrid[0:self.size[1], 0:self.size[0]].astype(np.float64)
+        pixels = np.stack([(xs + 0.5) * downscale - 0.5, (ys + 0.5) * downscale - 0.5], axis=-1)
+        grid = frame.to_face(pixels)
+        self.index = {name: i for i, name in enumerate(CONTROLS)}
+        self.maps: dict[int, np.ndarray] = {}
+        for name, strokes in _shading_strokes(face).items():
+            darkness = np.zeros(grid.shape[:2])
+            for points, depth, sigma in strokes:
+                darkness = np.maximum(darkness, depth * _stroke(grid, points, sigma))
+            self.maps[self.index[name]] = darkness.astype(np.float32)
+        # Only the part of the map that any stroke reaches is mixed per frame.
+        support = np.flatnonzero(np.any(np.stack(list(self.maps.values())) > 0.005, axis=0).ravel())
+        rows, columns = np.unravel_index(support, grid.shape[:2])
+        top, bottom, left, right = rows.min(), rows.max() + 1, columns.min(), columns.max() + 1
+        self.origin = (int(left), int(top))
+        self.maps = {index: np.ascontiguousarray(m[top:bottom, left:right]) for index, m in self.maps.items()}
+
+    def darkening(self, controls: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None:
+        """(share of light taken away on a window of the rest portrait's coarse grid, the window's
+        top-left (x, y) on that grid), or None when nothing shows."""
+        total = None
+        for index, darkness in self.maps.items():
+            weight = float(controls[index])
+            if weight > 0.01:
+                total = darkness * np.float32(weight) if total is None else total + darkness * np.float32(weight)
+        return None if total is None else (np.minimum(total, 0.7), self.origin)
+
+
+def _stroke(grid: np.ndarray, points: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian of the distance to a polyline (face units), tapering off over its first and last tenth."""
+    best = np.full(grid.shape[:2], np.inf)
+    along = np.zeros(grid.shape[:2])
+    lengths = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    total = max(float(lengths.sum()), 1e-6)
+    start = 0.0
+    for a, b, length in zip(points[:-1], points[1:], lengths):
+        direction = (b - a) / max(length, 1e-9)
+        t = np.clip((grid - a) @ direction, 0.0, length)
+        distance = np.linalg.norm(grid - (a + t[..., None] * direction), axis=-1)
+        closer = distance < best
+        best[closer] = distance[closer]
+        along[closer] = (start + t[closer]) / total
+        start += length
+    taper = np.clip(np.minimum(along, 1.0 - along) / 0.15, 0.0, 1.0)
+    return np.exp(-best**2 / (2 * sigma**2)) * (0.3 + 0.7 * taper)
+
+
+def _shading_strokes(face: np.ndarray) -> dict[str, list[tuple[np.ndarray, float, float]]]:
+    """The strokes of each control, placed on the rest face (face units, x right, y down)."""
+    def p(index: int) -> np.ndarray:
+        return face[index]
+
+    inner_right, inner_left = p(T.RIGHT_BROW_LOWER[0]), p(T.LEFT_BROW_LOWER[0])
+    brow_y = (inner_right[1] + inner_left[1]) / 2
+    mid_x = (inner_right[0] + inner_left[0]) / 2
+    brow_gap = abs(inner_left[0] - inner_right[0])
+    top_y = min(face[T.RIGHT_BROW_UPPER, 1].min(), face[T.LEFT_BROW_UPPER, 1].min())
+    strokes: dict[str, list[tuple[np.ndarray, float, float]]] = {}
+
+    def line(*xy: tuple[float, float]) -> np.ndarray:
+        return np.array(xy, dtype=np.float64)
+
+    # AU4: two vertical furrows between the lowered brows, and the brows' shadow over the lids.
+    furrow = [(line((mid_x + side * 0.2 * brow_gap, brow_y - 0.12), (mid_x + side * 0.14 * brow_gap, brow_y + 0.1)),
+               0.45, 0.035) for side in (-1, 1)]
+    lid_shadow = [(line((p(T.RIGHT_EYE_INNER)[0], brow_y + 0.05), (p(T.RIGHT_EYE_OUTER)[0], brow_y + 0.08)), 0.2, 0.06),
+                  (line((p(T.LEFT_EYE_INNER)[0], brow_y + 0.05), (p(T.LEFT_EYE_OUTER)[0], brow_y + 0.08)), 0.2, 0.06)]
+    strokes["AU4"] = furrow + lid_shadow
+    # AU1 raises the middle of the forehead into horizontal lines; AU2 its sides.
+    strokes["AU1"] = [(line((mid_x - 0.35, top_y - step), (mid_x, top_y - step - 0.03), (mid_x + 0.35, top_y - step)),
+                       0.3, 0.03) for step in (0.1, 0.22, 0.34)]
+    strokes["AU2"] = [(line((mid_x + side * 0.25, top_y - step - 0.02), (mid_x + side * 0.7, top_y - step + 0.04)),
+                       0.25, 0.03) for side in (-1, 1) for step in (0.1, 0.22)]
+    # Nasolabial folds: from above the nose wing, around it, to beyond the lip corner; AU12 and
+    # AU10 deepen them, AU9 most, and AU9 also wrinkles the bridge of the nose.
+    def fold(wing: list[int], corner: int, side: float) -> np.ndarray:
+        outer = face[wing][np.argmax(side * face[wing, 0])]
+        lip = p(corner)
+        return line((outer[0] - side * 0.02, outer[1] - 0.08), (outer[0] + side * 0.05, outer[1] + 0.02),
+                    (lip[0] + side * 0.1, lip[1] - 0.02), (lip[0] + side * 0.12, lip[1] + 0.14))
+
+    folds = [fold(T.RIGHT_NOSE_WING, T.RIGHT_LIP_CORNER, -1.0), fold(T.LEFT_NOSE_WING, T.LEFT_LIP_CORNER, 1.0)]
+    strokes["AU12"] = [(f, 0.3, 0.04) for f in folds]
+    strokes["AU10"] = [(f, 0.15, 0.04) for f in folds]
+    bridge_y = (brow_y + p(T.NOSE_TIP)[1]) / 2
+    strokes["AU9"] = [(f, 0.4, 0.04) for f in folds] + [
+        (line((mid_x - 0.12, bridge_y + dy - 0.1), (mid_x + 0.12, bridge_y + dy - 0.1)), 0.35, 0.025)
+        for dy in (-0.05, 0.03)]
+    # AU15 draws lines down from the lip corners; AU17 deepens the groove above the chin boss.
+    strokes["AU15"] = [(line((p(c)[0] + s * 0.03, p(c)[1] + 0.03), (p(c)[0] + s * 0.08, p(c)[1] + 0.25)), 0.3, 0.04)
+                       for c, s in ((T.RIGHT_LIP_CORNER, -1.0), (T.LEFT_LIP_CORNER, 1.0))]
+    chin_top = face[T.LOWER_LIP_OUTER, 1].max() + 0.06
+    strokes["AU17"] = [(line((mid_x - 0.2, chin_top + 0.02), (mid_x, chin_top), (mid_x + 0.2, chin_top + 0.02)),
+                        0.3, 0.04)]
+    # AU6: crow's feet at the outer eye corners.
+    strokes["AU6"] = [(line(p(c) + [s * 0.08, dy], p(c) + [s * 0.2, dy * 2.2]), 0.25, 0.025)
+                      for c, s in ((T.RIGHT_EYE_OUTER, -1.0), (T.LEFT_EYE_OUTER, 1.0)) for dy in (-0.05, 0.0, 0.06)]
+    return strokes

@@ -247,11 +247,14 @@ def _resample(points: np.ndarray, count: int) -> np.ndarray:
 class FaceRig:
     """A portrait's landmarks with its fields in pixels: control weights in, landmark positions out."""
 
-    def __init__(self, landmarks: np.ndarray) -> None:
+    def __init__(self, landmarks: np.ndarray, neutralise: bool = True) -> None:
         self.landmarks = landmarks[:, :2].astype(np.float64)
         self.frame, face_fields = build_fields(landmarks)
         self.fields = self.frame.to_pixels(face_fields)  # (C, V, 2) pixels
         self.index = {name: i for i, name in enumerate(CONTROLS)}
+        # The portrait's own expression, countered so that every emotion starts from a neutral face.
+        self.neutralising = neutralising_weights(self.frame.to_face(landmarks)) if neutralise else {}
+        self.rest = self.landmarks + self.displacement(self.weights(**self.neutralising))
 
     def weights(self, **values: float) -> np.ndarray:
         vector = np.zeros(len(CONTROLS))
@@ -264,4 +267,29 @@ class FaceRig:
         return np.tensordot(weights, self.fields, axes=([-1], [0]))
 
     def deform(self, weights: np.ndarray) -> np.ndarray:
-        return self.landmarks + self.displacement(weights)
+        return self.rest + self.displacement(weights)
+
+
+# A face at rest holds its lip corners about level with the middle of the lips and its lips
+# closed; a portrait beyond these (face units) smiles or shows its teeth, which a viewer reads as
+# happy whatever else the face does.
+REST_CORNER_RAISE = 0.04
+REST_LIP_GAP = 0.03
+
+
+def neutralising_weights(face: np.ndarray) -> dict[str, float]:
+    """Control weights that undo a portrait's own smile and parted lips (face-unit landmarks in).
+
+    The corners' raise above the middle of the lips beyond a resting face's is countered with a
+    negative AU12 (its field lifts the corners 0.11 face units at full weight), and parted lips
+    are pressed together (PRESS closes the gap by 0.04 face units per unit weight).
+    """
+    middle = (face[T.UPPER_LIP_INNER[5], 1] + face[T.LOWER_LIP_INNER[5], 1]) / 2
+    corner_raise = middle - face[T.LIP_CORNERS, 1].mean()
+    gap = float(np.max(face[T.LOWER_LIP_INNER[3:8], 1] - face[T.UPPER_LIP_INNER[3:8], 1]))
+    weights = {}
+    if corner_raise > REST_CORNER_RAISE:
+        weights["AU12"] = -float(min((corner_raise - REST_CORNER_RAISE) / 0.11, 1.0))
+    if gap > REST_LIP_GAP:
+        weights["PRESS"] = float(min((gap - REST_LIP_GAP) / 0.04, 5.0))
+    return weights

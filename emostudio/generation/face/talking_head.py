@@ -127,8 +127,9 @@ class WarpTalkingHead(TalkingHeadBackend):
         renderer = WarpRenderer(face.image, face.landmarks)
         posed = HeadPoser(rig, renderer, face.landmarks)
         for index in range(len(animation.times)):
-            positions, rings = posed(rig.deform(animation.controls[index]), animation.motion, index)
-            yield renderer.render(positions, rings)
+            controls = animation.controls[index]
+            positions, rings = posed(rig.deform(controls), animation.motion, index)
+            yield renderer.render(positions, rings, controls=controls)
 
 
 def expression_curve(times: np.ndarray, boundaries: list[float], units: np.ndarray, loudness: np.ndarray,
