@@ -103,7 +103,9 @@ class TalkingHeadConfig(TrainingConfig):
 def tiny_backbone(resolution: int, seed: int = 0) -> dict:
     """SVD's five components at toy size, from configs (nothing downloaded)."""
     from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, UNetSpatioTemporalConditionModel
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from ..generation.face.diffusion import clip_image_processor_class
 
     torch.manual_seed(seed)
     vae = AutoencoderKLTemporalDecoder(block_out_channels=(32, 32, 64, 64), down_block_types=("DownEncoderBlock2D",) * 4,
@@ -118,8 +120,8 @@ def tiny_backbone(resolution: int, seed: int = 0) -> dict:
         intermediate_size=37))
     return {"vae": vae, "unet": unet, "image_encoder": image_encoder,
             "scheduler": EulerDiscreteScheduler(**SCHEDULER),
-            "feature_extractor": CLIPImageProcessor(crop_size={"height": 32, "width": 32},
-                                                    size={"shortest_edge": 32})}
+            "feature_extractor": clip_image_processor_class()(crop_size={"height": 32, "width": 32},
+                                                              size={"shortest_edge": 32})}
 
 
 def tiny_audio_encoder(seed: int = 0):

@@ -364,10 +364,22 @@ class EmotionTalkingHeadPipeline(DiffusionPipeline):
 # ---------------------------------------------------------------------------------------------
 
 
+def clip_image_processor_class() -> type:
+    """CLIP's PIL-based image processor: transformers 5 names it apart, as its default one needs torchvision."""
+    try:
+        from transformers import CLIPImageProcessorPil
+    except ImportError:  # transformers 4
+        from transformers import CLIPImageProcessor as CLIPImageProcessorPil
+    return CLIPImageProcessorPil
+
+
 def load_backbone(folder: str | os.PathLike, torch_dtype: torch.dtype | None = None) -> dict[str, Any]:
     """SVD's image-to-video components from a folder of its layout."""
-    from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+    from transformers import CLIPVisionModelWithProjection
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # bars for loading local weights are noise on a CLI's stderr
+    CLIPImageProcessor = clip_image_processor_class()
     source = Path(folder)
     dtype = {"torch_dtype": torch_dtype} if torch_dtype is not None else {}
     return {

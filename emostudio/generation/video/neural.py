@@ -138,6 +138,12 @@ class EmotionVideoPipeline(WanPipeline):
     def from_run(cls, run_dir: str | os.PathLike, torch_dtype: torch.dtype | None = None,
                  **kwargs: Any) -> EmotionVideoPipeline:
         """The pipeline of a ``train video-adapter`` run: its backbone, LoRA, adapter and bank."""
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
+
+        # Bars for loading local weights are noise on a CLI's stderr.
+        diffusers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
         source = Path(run_dir)
         record = check_run(source)
         backbone = source / BACKBONE_FOLDER if (source / BACKBONE_FOLDER).is_dir() else record.get("base_model")
