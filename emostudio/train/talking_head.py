@@ -424,7 +424,7 @@ def check_config(config: TalkingHeadConfig) -> None:
 def train(config: TalkingHeadConfig) -> dict[str, float]:
     from torch.utils.data import DataLoader
 
-    from .tts import fit
+    from .common import fit
 
     check_config(config)
     output = Path(config.output_dir)

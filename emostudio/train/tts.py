@@ -40,8 +40,7 @@ from ..conditioning import CATEGORIES, EmotionBank, EmotionSpec
 from ..conditioning.adapters import SpeakerEmotionConditioner
 from ..errors import EmostudioError
 from ..generation.speech.neural import SAMPLE_RATE, TTS_KIND, SpeechT5Backbone
-from .common import (TrainingConfig, add_lora, load_config, make_accelerator, mark_run, resume, run_validation,
-                     save_checkpoint)
+from .common import TrainingConfig, add_lora, fit, load_config, make_accelerator, mark_run
 from .data.manifest import Clip, read_manifest, write_manifest
 
 SENTENCES = (
@@ -406,53 +405,6 @@ def train(config: TTSConfig) -> dict[str, float]:
                 handle.write(json.dumps(row) + "\n")
     accelerator.end_training()
     return metrics
-
-
-def fit(accelerator, config: TrainingConfig, model, optimizer, train_loader, scheduler, trainable: list,
-        total_steps: int, steps_per_epoch: int, order: torch.Generator, validate) -> tuple[list[dict], dict]:
-    """The optimisation loop both speech recipes share: resume, accumulate, checkpoint, validate."""
-    from tqdm import tqdm
-
-    global_step = resume(accelerator, config)
-    first_epoch = global_step // steps_per_epoch
-    skip = (global_step % steps_per_epoch) * config.gradient_accumulation_steps
-    crops = torch.Generator()
-    history: list[dict[str, float]] = []
-    metrics: dict[str, float] = {}
-    bar = tqdm(total=total_steps, initial=global_step, desc="training", disable=not accelerator.is_main_process)
-    for epoch in range(first_epoch, math.ceil(total_steps / steps_per_epoch)):
-        model.train()
-        # The data order and crops depend only on (seed, epoch, step), so a resumed run sees the same batches.
-        order.manual_seed(config.seed + epoch)
-        loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
-        skip = 0
-        for batch in loader:
-            crops.manual_seed(config.seed * 100_003 + global_step)
-            with accelerator.accumulate(model):
-                parts = model(batch, crops)
-                accelerator.backward(parts["loss"])
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(trainable, 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            if accelerator.sync_gradients:
-                global_step += 1
-                bar.update(1)
-                values = {k: float(v.detach()) for k, v in parts.items()}
-                history.append({"step": global_step, **values})
-                accelerator.log({f"train/{k}": v for k, v in values.items()}, step=global_step)
-                bar.set_postfix(loss=f"{values['loss']:.3f}")
-                if global_step % config.checkpointing_steps == 0:
-                    save_checkpoint(accelerator, config, global_step)
-                result = run_validation(accelerator, global_step, config.validation_steps, validate)
-                metrics = {f"validation_{k}": v for k, v in (result or {}).items()} or metrics
-                if global_step >= total_steps:
-                    break
-        if global_step >= total_steps:
-            break
-    bar.close()
-    return history, metrics
 
 
 def export(model: TTSTrainingModel, output: Path, speakers: list[str], config: TTSConfig) -> None:

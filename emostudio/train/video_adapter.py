@@ -351,7 +351,7 @@ def build(config: VideoAdapterConfig, clips: list[Clip], output: Path) -> tuple[
 def train(config: VideoAdapterConfig) -> dict[str, float]:
     from torch.utils.data import DataLoader
 
-    from .tts import fit
+    from .common import fit
 
     if config.lora_rank and not config.base_model:
         raise EmostudioError("lora_rank needs a pretrained base_model (the tiny backbone is trained whole); "

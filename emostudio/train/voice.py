@@ -33,9 +33,9 @@ import torch
 from ..conditioning import EmotionBank
 from ..errors import EmostudioError
 from ..generation.speech.neural import SpeechT5Backbone, TTS_FILES, TTS_KIND, VOICE_KIND
-from .common import (TrainingConfig, add_lora, load_config, make_accelerator, mark_run, open_run, save_lora)
+from .common import TrainingConfig, add_lora, fit, load_config, make_accelerator, mark_run, open_run, save_lora
 from .data.manifest import Clip, read_manifest
-from .tts import (LORA_TARGETS, IndexedItems, TTSTrainingModel, check_text, clip_features, collate, fit,
+from .tts import (LORA_TARGETS, IndexedItems, TTSTrainingModel, check_text, clip_features, collate,
                   load_clip_audio, synthesize_speech_corpus)
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
