@@ -158,6 +158,7 @@ class EmotionVideoPipeline(WanPipeline):
         load_lora(pipe.transformer, source / LORA_FOLDER)
         pipe.set_emotion_adapter(adapter, bank)
         pipe.generation_settings = settings
+        pipe.set_progress_bar_config(disable=True)  # callers show their own progress
         return pipe
 
     def emotion_tokens(self, emotion: TimedTimeline | EmotionSpec | str | None, num_frames: int, fps: float,
