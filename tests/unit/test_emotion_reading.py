@@ -126,6 +126,22 @@ def test_reading_survives_pitch_and_level_changes(emotion):
         assert category(changed) == expected
 
 
+def test_pitch_and_level_move_the_embedding_less_than_emotion_does():
+    """Read as points, not just as the top category: a voice 4 semitones higher or lower stays
+    nearer its own reading than readings of the same sentence in another emotion typically are,
+    and a level change moves nothing."""
+    emotions = ("neutral", "happy", "sad", "angry", "fearful", "disgusted")
+    means = {emotion: embedding_mean(spoken(emotion))[0] for emotion in emotions}
+    between = torch.stack([(means[a] - means[b]).norm() for a in emotions for b in emotions if a < b]).median()
+    for emotion in emotions:
+        audio = spoken(emotion)
+        for semitones in (4.0, -4.0):
+            assert (embedding_mean(pitch_shifted(audio, semitones))[0] - means[emotion]).norm() < between
+        for decibels in (10.0, -10.0):
+            louder = embedding_mean(audio * 10 ** (decibels / 20))[0]
+            assert (louder - means[emotion]).norm() < 0.05 * between
+
+
 def test_weak_input_reads_as_unclear():
     rate = SAMPLE_RATE
     seconds = np.arange(3 * rate) / rate
