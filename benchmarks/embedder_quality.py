@@ -83,7 +83,8 @@ def score(run: Path, clips, base: Path, cache: Path) -> dict[str, float]:
     from emostudio.conditioning.embedder import DisentangledEmotionEmbedder
     from emostudio.train.data.features import cache_features
 
-    kind = DisentangledEmotionEmbedder.load_config(run / "embedder").get("audio_features", "log_mel")
+    saved = json.loads((run / "embedder" / DisentangledEmotionEmbedder.config_name).read_text(encoding="utf-8"))
+    kind = saved.get("audio_features", "log_mel")
     cache_features(clips, base, cache, kind=kind)
     means, predictions = embed_all(run, clips, cache)
     labels = np.array([CATEGORIES.index(c.emotion) for c in clips])
