@@ -130,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("arguments", nargs=argparse.REMAINDER)
     train.set_defaults(handler=_train)
 
-    data = commands.add_parser("data", help="datasets: make the synthetic corpus")
-    data.add_argument("action", choices=["synth"])
+    data = commands.add_parser("data", help="datasets: make the synthetic corpus, or a manifest of a published one")
+    data.add_argument("action", choices=["synth", "corpus"])
     data.add_argument("arguments", nargs=argparse.REMAINDER)
     data.set_defaults(handler=_data)
 
@@ -322,9 +322,10 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _data(args: argparse.Namespace) -> None:
-    from ..train import synth
+    import importlib
 
-    if synth.main(args.arguments) != 0:
+    script = importlib.import_module(f"..train.{args.action}", __package__)
+    if script.main(args.arguments) != 0:
         raise SystemExit(2)
 
 

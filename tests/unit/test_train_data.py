@@ -379,3 +379,53 @@ def test_a_corpus_becomes_a_manifest_with_held_out_speakers(tmp_path):
     assert back == clips
     check_splits(back, required=("train", "val", "test"))
     assert "crema-d (6)" in summary(back)
+
+
+# -- emostudio data corpus: a published corpus as a manifest, merged with others ------------------
+
+
+def fake_crema_d(root: Path, actors: range = range(1001, 1007)) -> Path:
+    touch(root, *(f"AudioWAV/{actor}_{sentence}_{emotion}_XX.wav" for actor in actors
+                  for sentence in ("DFA", "TIE") for emotion in ("ANG", "NEU")))
+    return root
+
+
+def test_data_corpus_holds_speakers_out_and_merges_other_manifests(tmp_path, capsys):
+    from emostudio.ui.cli import main
+
+    root = fake_crema_d(tmp_path / "CREMA-D")
+    synthetic = write_manifest([make_clip("s1", "synthetic:a", audio=str(touch(tmp_path, "syn/a.wav")[0])),
+                                make_clip("s2", "synthetic:b", audio=str(touch(tmp_path, "syn/b.wav")[0]),
+                                          split="val")], tmp_path / "syn" / "manifest.jsonl")
+    out = tmp_path / "mixed" / "manifest.jsonl"
+    assert main(["data", "corpus", "crema-d", str(root), "--out", str(out), "--val-speakers", "1",
+                 "--test-speakers", "2", "--add", str(synthetic)]) == 0
+    assert f"Wrote {out}" in capsys.readouterr().out
+    clips = read_manifest(out)
+    real = [clip for clip in clips if clip.source == "crema-d"]
+    splits = {split: {c.identity for c in real if c.split == split} for split in ("train", "val", "test")}
+    assert len(real) == 24 and (len(splits["val"]), len(splits["test"]), len(splits["train"])) == (1, 2, 3)
+    assert not (splits["train"] & splits["val"]) and not (splits["train"] & splits["test"])
+    added = {clip.id: clip.split for clip in clips if clip.source != "crema-d"}
+    assert added == {"s1": "train", "s2": "val"}
+    # The seed decides who is held out, the same way every time.
+    again = tmp_path / "again.jsonl"
+    assert main(["data", "corpus", "crema-d", str(root), "--out", str(again), "--val-speakers", "1",
+                 "--test-speakers", "2"]) == 0
+    assert {c.id: c.split for c in read_manifest(again)} == {c.id: c.split for c in real}
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["cremad-x"], "Unknown corpus"),
+    (["crema-d", "--val-speakers", "3", "--test-speakers", "3"], "hold out fewer"),
+    (["crema-d", "--add", "missing.jsonl"], "does not exist"),
+])
+def test_data_corpus_refuses_bad_input_and_writes_nothing(tmp_path, capsys, arguments, message):
+    from emostudio.ui.cli import main
+
+    root = fake_crema_d(tmp_path / "CREMA-D")
+    out = tmp_path / "out.jsonl"
+    name, options = arguments[0], arguments[1:]
+    with pytest.raises(SystemExit) as stopped:
+        main(["data", "corpus", name, str(root), "--out", str(out), *options])
+    assert stopped.value.code == 2 and message in capsys.readouterr().err and not out.exists()
