@@ -99,7 +99,7 @@ def test_a_blink_covers_the_eyeball_with_lid(face, rig, renderer, side):
 
 
 def test_lid_units_leave_the_eye_corners_where_they_are(rig):
-    for name in ("AU5", "AU7", "BLINK"):
+    for name in ("AU5", "AU7", "AU64", "BLINK"):
         for side in T.EYES:
             for corner in (side.inner, side.outer):
                 assert np.linalg.norm(face_units(rig, name, corner)) < 0.01, f"{name} moves corner {corner}"
@@ -145,6 +145,29 @@ def test_brow_lowerer_draws_the_brows_down_and_together_without_passing_the_lids
     assert (moved[above, 1] < moved[T.RIGHT_UPPER_LID[4], 1]).all(), "skin folded past the lid"
 
 
+def test_lip_stretcher_pulls_the_corners_out_more_than_down(rig):
+    right, left = face_units(rig, "AU20", T.RIGHT_LIP_CORNER), face_units(rig, "AU20", T.LEFT_LIP_CORNER)
+    widening = left[0] - right[0]
+    assert widening > 0.3, "the mouth stretches sideways"
+    assert 0.0 < right[1] < 0.5 * widening / 2 and 0.0 < left[1] < 0.5 * widening / 2
+
+
+@pytest.mark.parametrize("side", T.EYES, ids=["right", "left"])
+def test_downcast_eyes_lower_the_iris_with_the_upper_lid_following(face, rig, renderer, side):
+    iris = face_units(rig, "AU64", [side.iris_center, *side.iris_ring])
+    assert (iris[:, 1] > 0.04).all() and np.abs(iris[:, 0]).max() < 1e-6, "the iris turns straight down"
+    lid = face_units(rig, "AU64", side.upper[len(side.upper) // 2])
+    assert 0.02 < lid[1] < iris[0, 1], "the upper lid follows the gaze, less far"
+    # On the rendered frame the dark iris sits lower: its darkness shifts below the rest centre.
+    shape = face.image.shape[:2]
+    centre, radius = iris_geometry(face, side)
+    above, below = disc(centre - [0, 0.6 * radius], 0.35 * radius, shape), disc(centre + [0, 0.6 * radius],
+                                                                                0.35 * radius, shape)
+    rest, down = renderer.render(rig.deform(rig.weights())), renderer.render(rig.deform(rig.weights(AU64=1.0)))
+    assert luminance(down)[above].mean() > luminance(rest)[above].mean() + 5
+    assert luminance(down)[below].mean() <= luminance(rest)[below].mean() + 2
+
+
 def test_emotions_use_their_action_units():
     row = {name: dict(zip(ACTION_UNITS, DEFAULT_EXPRESSION_TABLE[name])) for name in DEFAULT_EXPRESSION_TABLE}
     assert row["happy"]["AU12"] > 0.5
@@ -184,7 +207,9 @@ def test_expression_apex_follows_the_speech_emphasis():
     units = np.zeros((1, len(ACTION_UNITS)))
     units[0, ACTION_UNITS.index("AU1")] = 0.8
     loudness = np.where((times > 2.0) & (times < 3.0), 1.0, 0.2)
-    curve = expression_curve(times, [], units, loudness, np.random.default_rng(0))[:, ACTION_UNITS.index("AU1")]
+    # Over several seeds, so the slow random drift does not decide.
+    curve = np.mean([expression_curve(times, [], units, loudness, np.random.default_rng(seed))[:, ACTION_UNITS.index("AU1")]
+                     for seed in range(8)], axis=0)
     stressed, quiet = curve[(times > 2.2) & (times < 2.8)].mean(), curve[(times > 0.8) & (times < 1.6)].mean()
     assert stressed > quiet + 0.05
 
@@ -196,7 +221,8 @@ def test_talking_face_moves_while_holding_an_emotion(face):
     speech = DrivingSpeech(audio, rate, [SegmentTiming("", EmotionSpec.parse("surprised"), 0.0, 2.0)])
     controls = WarpTalkingHead().animate(speech, 25, seed=0).controls
     brows = controls[10:, CONTROLS.index("AU1")]
-    assert brows.max() > 0.3 and brows.std() > 0.01
+    # Raised, and not held at one value: it moves by a few percent of its level.
+    assert brows.max() > 0.3 and np.ptp(brows) > 0.02 * brows.mean()
 
 
 @pytest.mark.parametrize("emotion", ["surprised", "fearful"])
@@ -256,6 +282,21 @@ def test_a_smiling_portrait_with_parted_lips_is_brought_back_to_a_resting_mouth(
     resting[:, :2] = rig.deform(rig.weights())
     again = FaceRig(resting).neutralising
     assert abs(again.get("AU12", 0.0)) < 0.15 and again.get("PRESS", 0.0) < 0.5
+    # Between the closed lips lies their dark line, not the photo's teeth squeezed into a bright one,
+    # and an opened mouth shows the painted teeth.
+    renderer = WarpRenderer(face.image, face.landmarks)
+    points = rig.deform(rig.weights())
+    closed = luminance(renderer.render(points))
+    junction = (points[T.UPPER_LIP_INNER[5]] + points[T.LOWER_LIP_INNER[5]]) / 2
+    x, y, half = int(round(junction[0])), int(round(junction[1])), int(0.12 * rig.frame.scale)
+    lips = region(points[T.LIPS_OUTER_LOOP], face.image.shape[:2])
+    line = closed[y - 1:y + 2, x - half:x + half].mean()
+    assert line < np.median(closed[lips]) - 20
+    opened_points = rig.deform(rig.weights(JAW=1.0))
+    opened = luminance(renderer.render(opened_points))
+    under_lip = disc(opened_points[T.UPPER_LIP_INNER[5]] + [0, 0.04 * rig.frame.scale], 0.02 * rig.frame.scale,
+                     face.image.shape[:2])
+    assert opened[under_lip].mean() > line + 30
     # Smiling on purpose still smiles.
     smiling, _ = corner_raise_and_gap(rig, rig.deform(rig.weights(AU12=1.0)))
     assert smiling > raise_ + 0.08

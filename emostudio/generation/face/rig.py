@@ -172,7 +172,7 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
                                   near_mouth)
     fields["AU15"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.04, 0.18), corner_sigma,
                                   near_mouth)
-    fields["AU20"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (-0.15, 0.04), corner_sigma,
+    fields["AU20"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (-0.22, 0.05), corner_sigma,
                                   near_mouth)
     fields["AU14R"] = _field(face, [T.RIGHT_LIP_CORNER], np.array([-0.07, -0.04]), 0.16, near_mouth)
     # AU16: lower lip down (centre most); AU23: lips thinned and tightened.
@@ -199,6 +199,13 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
     # drawn in and down rather than up.
     fields["AU27"] = (1.5 * jaw
                       + _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.05, 0.06), 0.14, near_mouth))
+    # AU64: the eyes look down; the upper lids follow the gaze and the lower lids drop a little, so
+    # the eyes look downcast rather than rolled down under a fixed lid.
+    fields["AU64"] = (_mirror_pair(face, T.RIGHT_UPPER_LID, T.LEFT_UPPER_LID, _arched(T.RIGHT_UPPER_LID) * [0.0, 0.04],
+                                   0.06, upper_eye)
+                      + _mirror_pair(face, T.RIGHT_LOWER_LID, T.LEFT_LOWER_LID,
+                                     _arched(T.RIGHT_LOWER_LID) * [0.0, 0.012], 0.05, lower_eye))
+    fields["AU64"][iris] = [0.0, 0.06]
     # Visemes: rounding draws the corners in and opens the lips a little; spreading pulls them out;
     # pressing closes the lips; LIP_UP tucks the lower lip under the upper teeth (f, v).
     fields["ROUND"] = (_mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.10, 0.0), 0.16, near_mouth)
