@@ -168,6 +168,15 @@ def test_downcast_eyes_lower_the_iris_with_the_upper_lid_following(face, rig, re
     assert luminance(down)[below].mean() <= luminance(rest)[below].mean() + 2
 
 
+def test_lowered_brows_keep_their_shape_and_lower_most_at_the_inner_ends(rig):
+    for upper, lower in ((T.RIGHT_BROW_UPPER, T.RIGHT_BROW_LOWER), (T.LEFT_BROW_UPPER, T.LEFT_BROW_LOWER)):
+        top, bottom = face_units(rig, "AU4", upper)[:, 1], face_units(rig, "AU4", lower)[:, 1]
+        # The brow moves as a band: its upper and lower edges come down alike (it is not squashed).
+        assert np.abs(top - bottom).max() < 0.25 * bottom.max()
+        # The inner end comes down more than the outer end.
+        assert bottom[0] > 1.5 * bottom[-1] > 0.0
+
+
 def test_emotions_use_their_action_units():
     row = {name: dict(zip(ACTION_UNITS, DEFAULT_EXPRESSION_TABLE[name])) for name in DEFAULT_EXPRESSION_TABLE}
     assert row["happy"]["AU12"] > 0.5
@@ -257,6 +266,17 @@ def test_lowered_brows_darken_a_furrow_between_them_and_leave_the_cheeks(face, r
     # Without the unit there is no shading at all.
     rest = rig.weights()
     assert np.array_equal(renderer.render(rig.deform(rest)), renderer.render(rig.deform(rest), controls=rest))
+
+
+def test_creases_have_lit_ridges_beside_them(face, rig, renderer):
+    """A raised brow's forehead lines are dark lines with lighter skin between them, not drawn strokes."""
+    controls = rig.weights(AU1=1.0)
+    points = rig.deform(controls)
+    change = luminance(renderer.render(points, controls=controls)) - luminance(renderer.render(points))
+    brows = (face.landmarks[T.RIGHT_BROW_UPPER[0], :2] + face.landmarks[T.LEFT_BROW_UPPER[0], :2]) / 2
+    forehead = disc(brows + [0, -0.3 * rig.frame.scale], 0.3 * rig.frame.scale, face.image.shape[:2])
+    assert change[forehead].min() < -8, "dark lines"
+    assert change[forehead].max() > 3, "lit ridges"
 
 
 # -- the portrait's own expression -------------------------------------------------------------
