@@ -31,7 +31,6 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from . import topology as T
-from .rig import REST_LIP_GAP
 
 RING_SCALES = (1.35, 1.9)  # anchor rings around the face, as multiples of the face's radius
 RING_FOLLOW = (0.6, 0.15)  # how much of the head's rigid motion each ring follows
@@ -67,12 +66,6 @@ class WarpRenderer:
         self._teeth_color = _teeth_color(image, self.face_points)
         self._colourfulness = _colourfulness(image, self.face_points)
         self.rest_gap = _mouth_gap(self.face_points)
-        if self.rest_gap > REST_LIP_GAP * self.interocular:
-            # The rig closes parted lips at rest (a face showing its teeth reads as happy), so the
-            # photo's own teeth would be squeezed into a bright line: they become the lips' shadow,
-            # and every opening shows the painted mouth.
-            self.image = _closed_mouth(self.image, self.face_points)
-            self.rest_gap = 0.0
         self.eyes = [_eyeball(self.image, self.face_points, side, self.interocular) for side in T.EYES]
         self.shading = ExpressionShading(self.face_points, self.width, self.height, MAP_DOWNSCALE)
 
@@ -358,22 +351,6 @@ def _mouth_gap(points: np.ndarray) -> float:
     upper = points[T.UPPER_LIP_INNER[3:8]]
     lower = points[T.LOWER_LIP_INNER[3:8]]
     return float(np.max(lower[:, 1] - upper[:, 1]))
-
-
-def _closed_mouth(image: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """The portrait with its mouth opening filled by the lips' shadow (the dark line of closed lips)."""
-    height, width = image.shape[:2]
-    lips = np.zeros((height, width), np.uint8)
-    cv2.fillPoly(lips, [np.round(points[T.LIPS_OUTER_LOOP]).astype(np.int32)], 1)
-    opening = np.zeros((height, width), np.uint8)
-    cv2.fillPoly(opening, [np.round(points[T.MOUTH_OPENING]).astype(np.int32)], 1)
-    opening = cv2.dilate(opening, np.ones((3, 3), np.uint8))
-    red = image[(lips > 0) & (opening == 0)]
-    if len(red) < 6:
-        return image
-    shadow = 0.65 * np.median(red.reshape(-1, 3), axis=0)
-    alpha = cv2.GaussianBlur(opening.astype(np.float32), (0, 0), 0.8)[..., None]
-    return np.clip(image * (1 - alpha) + shadow * alpha, 0, 255).astype(np.uint8)
 
 
 def _border_points(width: int, height: int, per_side: int) -> np.ndarray:
