@@ -13,8 +13,17 @@ probabilities, as ``face_legibility.py`` expects.
 
     python benchmarks/fit_expression_table.py --portraits DIR --reader READER.py
 
-writes emostudio/assets/expression_table.json, which the ExpressionHead loads as its default table
-(the shipped one: these defaults, 16 faces, about 7 minutes on a busy 2-core machine).
+writes emostudio/assets/expression_table.json, which the ExpressionHead loads as its default table.
+After a change to the rig, refine the shipped table rather than start over (``--start table``);
+``--emotions`` refits some rows and keeps the others. The shipped table (16 faces, each step a few
+minutes on a busy 2-core machine) came from the earlier fit by
+
+    ... --start table --spread 0.3 --iterations 6 --population 12
+    ... --start table --spread 0.2 --iterations 5 --population 12
+    ... --start table --spread 0.2 --iterations 5 --population 12 --emotions sad fearful --jaws 0.1 0.4
+
+keeping surprise's row from the earlier fit and sadness's from the second step (the later rows read
+worse on spoken clips, benchmarks/face_legibility.py).
 """
 
 from __future__ import annotations
