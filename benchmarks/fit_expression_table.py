@@ -13,8 +13,17 @@ probabilities, as ``face_legibility.py`` expects.
 
     python benchmarks/fit_expression_table.py --portraits DIR --reader READER.py
 
-writes emostudio/assets/expression_table.json, which the ExpressionHead loads as its default table
-(the shipped one: these defaults, 16 faces, about 7 minutes on a busy 2-core machine).
+writes emostudio/assets/expression_table.json, which the ExpressionHead loads as its default table.
+After a change to the rig, refine the shipped table rather than start over (``--start table``);
+``--emotions`` refits some rows and keeps the others. The shipped table (16 faces, each step a few
+minutes on a busy 2-core machine) came from the earlier fit by
+
+    ... --start table --spread 0.3 --iterations 6 --population 12
+    ... --start table --spread 0.2 --iterations 5 --population 12
+    ... --start table --spread 0.2 --iterations 5 --population 12 --emotions sad fearful --jaws 0.1 0.4
+
+keeping surprise's row from the earlier fit and sadness's from the second step (the later rows read
+worse on spoken clips, benchmarks/face_legibility.py).
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from face_legibility import read_emotions  # noqa: E402
 
+from emostudio.conditioning.controls import EXPRESSION_UNITS  # noqa: E402
 from emostudio.conditioning.heads import _EMFACS, ACTION_UNITS, EXPRESSION_TABLE_PATH  # noqa: E402
 from emostudio.generation.face import topology as T  # noqa: E402
 from emostudio.generation.face.lipsync import MOUTH  # noqa: E402
@@ -50,11 +60,11 @@ SPEECH_JAW = 0.25  # the mouth as open as mid-sentence
 # variants (Ekman, Friesen & Hager 2002, investigators' guide, table of emotion predictions).
 SEARCH: dict[str, tuple[str, ...]] = {
     "happy": ("AU6", "AU12", "AU26"),
-    "sad": ("AU1", "AU4", "AU6", "AU7", "AU15", "AU17", "AU24"),
-    "angry": ("AU4", "AU5", "AU7", "AU9", "AU10", "AU15", "AU17", "AU23", "AU24", "AU26"),
-    "fearful": ("AU1", "AU2", "AU4", "AU5", "AU7", "AU15", "AU20", "AU26", "AU27"),
-    "surprised": ("AU1", "AU2", "AU5", "AU26", "AU27"),
-    "disgusted": ("AU4", "AU7", "AU9", "AU10", "AU15", "AU16", "AU17"),
+    "sad": ("AU1", "AU4", "AU6", "AU7", "AU15", "AU17", "AU24", "AU64"),
+    "angry": ("AU4", "AU5", "AU7", "AU9", "AU10", "AU15", "AU16", "AU17", "AU23", "AU24", "AU26"),
+    "fearful": ("AU1", "AU2", "AU4", "AU5", "AU7", "AU15", "AU16", "AU20", "AU26", "AU27"),
+    "surprised": ("AU1", "AU2", "AU5", "AU16", "AU26", "AU27"),
+    "disgusted": ("AU4", "AU6", "AU7", "AU9", "AU10", "AU15", "AU16", "AU17", "AU24", "AU26"),
 }
 IDENTITY_LIMIT = 0.9  # own / other-person disparity above this is penalised
 # Identity is judged on what an expression leaves in place (nose, eye corners, the face's outline
@@ -102,9 +112,9 @@ def fit_faces(folder: Path, synthetic: int, crops: bool) -> list[FitFace]:
     return faces
 
 
-def controls_for(units: np.ndarray) -> np.ndarray:
+def controls_for(units: np.ndarray, jaw: float = SPEECH_JAW) -> np.ndarray:
     mouth = np.zeros((1, len(MOUTH)))
-    mouth[0, MOUTH.index("JAW")] = SPEECH_JAW
+    mouth[0, MOUTH.index("JAW")] = jaw
     return combine_controls(units[None, :], mouth, np.zeros(1))[0]
 
 
@@ -136,16 +146,17 @@ def constraint_penalty(units: np.ndarray, faces: list[FitFace]) -> tuple[float, 
 
 
 def score_candidates(candidates: dict[tuple[str, int], np.ndarray], faces: list[FitFace], reader: Path,
-                     folder: Path) -> dict[tuple[str, int], tuple[float, float]]:
-    """(mean log p(asked), share read as asked) per candidate, over all faces."""
+                     folder: Path, jaws: tuple[float, ...] = (SPEECH_JAW,)) -> dict[tuple[str, int], tuple[float, float]]:
+    """(mean log p(asked), share read as asked) per candidate, over all faces and mouth openings."""
     paths: dict[Path, tuple[tuple[str, int], str]] = {}
     for key, units in candidates.items():
-        controls = controls_for(units)
-        for face in faces:
-            path = folder / f"{key[0]}_{key[1]}_{face.name}.png"
-            frame = face.renderer.render(face.rig.deform(controls), controls=controls)
-            cv2.imwrite(str(path), frame[..., ::-1])
-            paths[path] = (key, face.name)
+        for jaw in jaws:
+            controls = controls_for(units, jaw)
+            for face in faces:
+                path = folder / f"{key[0]}_{key[1]}_{face.name}_{jaw:g}.png"
+                frame = face.renderer.render(face.rig.deform(controls), controls=controls)
+                cv2.imwrite(str(path), frame[..., ::-1])
+                paths[path] = (key, face.name)
     verdicts = read_emotions(reader, list(paths))
     logs: dict[tuple[str, int], list[float]] = {key: [] for key in candidates}
     hits: dict[tuple[str, int], list[float]] = {key: [] for key in candidates}
@@ -162,29 +173,40 @@ def score_candidates(candidates: dict[tuple[str, int], np.ndarray], faces: list[
     return {key: (float(np.mean(logs[key])), float(np.mean(hits[key]))) for key in candidates}
 
 
-def write_table(path: Path, best: dict[str, tuple], faces: list[FitFace]) -> None:
-    """The best units found so far per emotion, as the ExpressionHead's table file."""
+def write_table(path: Path, best: dict[str, tuple], faces: list[FitFace], note: str = "") -> None:
+    """The best units found so far per fitted emotion, as the ExpressionHead's table file; the rows
+    (and readings) of emotions not fitted in this run stay as the shipped table has them."""
+    shipped = json.loads(EXPRESSION_TABLE_PATH.read_text()) if EXPRESSION_TABLE_PATH.exists() else {}
     table: dict[str, dict[str, float]] = {"neutral": {}}
+    readings = dict(shipped.get("readings", {}))
     for emotion in ("happy", "sad", "angry", "fearful", "disgusted", "surprised"):
+        if emotion not in best:
+            table[emotion] = dict(EXPRESSION_UNITS[emotion])
+            continue
         values = best[emotion][1]
         table[emotion] = {a: round(float(v), 2) for a, v in zip(SEARCH[emotion], values) if v >= 0.02}
+        readings[emotion] = {"share_read": round(best[emotion][2][1], 3), "mean_log_p": round(best[emotion][2][0], 3)}
     table["contempt"] = dict(_EMFACS["contempt"])
     record = {
         "about": "Action-unit intensities per emotion at intensity 1, fitted by benchmarks/fit_expression_table.py "
                  "for legibility to an outside FER2013 expression reader on development portraits, their mirror "
                  "images and synthetic-corpus faces, with identity and fold constraints. Contempt, which FER2013 "
-                 "lacks, keeps its EMFACS prototype.",
+                 "lacks, keeps its EMFACS prototype." + note,
         "faces": [f.name for f in faces],
-        "readings": {e: {"share_read": round(best[e][2][1], 3), "mean_log_p": round(best[e][2][0], 3)} for e in SEARCH},
+        "readings": readings,
         "table": table,
     }
     path.write_text(json.dumps(record, indent=1) + "\n")
 
 
-def prototype(emotion: str) -> np.ndarray:
-    start = {"sad": {"AU17": 0.6}, "angry": {"AU24": 0.6, "AU15": 0.3}, "fearful": {"AU27": 0.4, "AU15": 0.3},
-             "surprised": {"AU27": 0.5}, "disgusted": {"AU10": 0.8, "AU17": 0.4}}.get(emotion, {})
-    units = {**_EMFACS[emotion], **start}
+def prototype(emotion: str, start: str) -> np.ndarray:
+    """Where the search starts: the EMFACS prototype, or the shipped table (to refine it after a rig change)."""
+    if start == "table":
+        units = EXPRESSION_UNITS[emotion]
+    else:
+        units = {**_EMFACS[emotion], **{"sad": {"AU17": 0.6}, "angry": {"AU24": 0.6, "AU15": 0.3},
+                                         "fearful": {"AU27": 0.4, "AU15": 0.3}, "surprised": {"AU27": 0.5},
+                                         "disgusted": {"AU10": 0.8, "AU17": 0.4}}.get(emotion, {})}
     return np.array([units.get(au, 0.0) for au in ACTION_UNITS])
 
 
@@ -196,6 +218,14 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--crops", action="store_true", help="also tighter crops of the development portraits")
+    parser.add_argument("--start", choices=("emfacs", "table"), default="emfacs",
+                        help="start from the EMFACS prototypes or from the shipped table")
+    parser.add_argument("--spread", type=float, default=0.3, help="initial search spread per unit")
+    parser.add_argument("--emotions", nargs="+", choices=tuple(SEARCH), default=list(SEARCH),
+                        help="the emotions to fit; the others keep the shipped table's rows")
+    parser.add_argument("--jaws", nargs="+", type=float, default=[SPEECH_JAW],
+                        help="mouth openings each candidate is rendered at (speech moves the jaw)")
+    parser.add_argument("--note", default="", help="a sentence added to the table's description")
     parser.add_argument("--out", type=Path, default=EXPRESSION_TABLE_PATH)
     args = parser.parse_args()
     started = time.perf_counter()
@@ -203,8 +233,9 @@ def main() -> None:
     faces = fit_faces(args.portraits, args.synthetic, args.crops)
     print(f"{len(faces)} faces at {SIZE} px: {', '.join(f.name for f in faces)}")
     index = {au: i for i, au in enumerate(ACTION_UNITS)}
-    means = {e: prototype(e)[[index[a] for a in SEARCH[e]]] for e in SEARCH}
-    spreads = {e: np.full(len(SEARCH[e]), 0.3) for e in SEARCH}
+    fitted = [e for e in SEARCH if e in args.emotions]
+    means = {e: prototype(e, args.start)[[index[a] for a in SEARCH[e]]] for e in fitted}
+    spreads = {e: np.full(len(SEARCH[e]), args.spread) for e in fitted}
     best: dict[str, tuple[float, np.ndarray, tuple]] = {}
 
     def full(emotion: str, values: np.ndarray) -> np.ndarray:
@@ -215,13 +246,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for iteration in range(args.iterations):
             samples = {}
-            for emotion in SEARCH:
+            for emotion in fitted:
                 draws = [means[emotion]] + [means[emotion] + spreads[emotion] * rng.standard_normal(len(SEARCH[emotion]))
                                             for _ in range(args.population - 1)]
                 for number, values in enumerate(draws):
                     samples[emotion, number] = np.clip(values, 0.0, 1.0)
-            scores = score_candidates({k: full(k[0], v) for k, v in samples.items()}, faces, args.reader, Path(tmp))
-            for emotion in SEARCH:
+            scores = score_candidates({k: full(k[0], v) for k, v in samples.items()}, faces, args.reader, Path(tmp),
+                                      tuple(args.jaws))
+            for emotion in fitted:
                 ranked = []
                 for number in range(args.population):
                     values = samples[emotion, number]
@@ -239,7 +271,7 @@ def main() -> None:
                 print(f"iter {iteration} {emotion:<10} best {objective:+.2f}: read {hit:4.0%} mean log p {log_p:+.2f} "
                       f"identity {worst:.2f} folds {fold:.3%}  "
                       + " ".join(f"{a}={v:.2f}" for a, v in zip(SEARCH[emotion], values)), flush=True)
-            write_table(args.out, best, faces)
+            write_table(args.out, best, faces, args.note)
             print(f"iteration {iteration} done after {time.perf_counter() - started:.0f} s; wrote {args.out}",
                   flush=True)
 

@@ -308,6 +308,7 @@ AU_CHECKS: dict[str, list[tuple[str, int]]] = {
     "AU17": [("lower_lip", -1)],
     "AU24": [("lip_thick", -1)],
     "AU27": [("mouth_open", +1)],
+    "AU64": [("eye_open", -1)],  # the upper lids follow the lowered gaze
 }
 # Where one AU of a prototype hides another's proxy, only the proxy that still separates them is tested:
 # in AU1+4 (sad, fearful) AU1 raises the inner brows AU4 lowers, so AU4 is "brows drawn together";
