@@ -124,6 +124,32 @@ def face_region(box: tuple[float, float, float, float], image_size: tuple[int, i
     return inside.float()[None, None]
 
 
+def close_up_square(face_box: tuple[float, float, float, float], scale: float) -> tuple[float, float, float]:
+    """(left, top, side) of the square ``scale`` times the face box's larger side, centred on the face."""
+    x0, y0, x1, y1 = face_box
+    side = scale * max(x1 - x0, y1 - y0)
+    return (x0 + x1 - side) / 2, (y0 + y1 - side) / 2, side
+
+
+def close_up(image: np.ndarray, square: tuple[float, float, float], size: int) -> np.ndarray:
+    """The ``square`` (from :func:`close_up_square`) of an RGB uint8 image at ``size`` pixels, edges repeated."""
+    import cv2
+
+    left, top, side = square
+    factor = size / side
+    if factor < 1.0:  # shrink the whole image first, so the close-up averages pixels rather than samples them
+        image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        left, top, factor = left * factor, top * factor, 1.0
+    matrix = np.array([[factor, 0.0, -left * factor], [0.0, factor, -top * factor]], dtype=np.float32)
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def to_close_up(points: np.ndarray, square: tuple[float, float, float], size: int) -> np.ndarray:
+    """(N, 2) image pixels -> pixels of the ``size`` close-up of ``square``."""
+    left, top, side = square
+    return (np.asarray(points, dtype=np.float64)[:, :2] - (left, top)) * (size / side)
+
+
 def overlap_weights(overlap: int) -> torch.Tensor:
     """How much of the previous window each of the ``overlap`` shared frames keeps: a ramp from near 1 to near 0."""
     return 1.0 - torch.arange(1, overlap + 1, dtype=torch.float32) / (overlap + 1)
@@ -439,6 +465,8 @@ class DiffusionTalkingHead(TalkingHeadBackend):
         self.window = int(settings.get("window_frames", 14))
         self.overlap = int(settings.get("overlap_frames", 4))
         self.resolution = int(self.located.record.get("resolution", 64))
+        # A model trained on close-ups of the face (face_scale) draws the same close-up of the portrait.
+        self.face_scale = float(self.located.record.get("face_scale") or 0.0)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.dtype = dtype
         self.cpu_offload = cpu_offload
@@ -474,6 +502,12 @@ class DiffusionTalkingHead(TalkingHeadBackend):
             self._pipeline = pipeline
         return self._pipeline
 
+    def framing(self, face) -> tuple[float, float, float]:
+        """The square of the portrait the model draws: (left, top, side) in its pixels."""
+        if not self.face_scale:
+            return 0.0, 0.0, float(face.image.shape[0])
+        return close_up_square(face.face_box, self.face_scale)
+
     def frames(self, face, speech, fps: float, seed: int | None = None) -> Iterator[np.ndarray]:
         import cv2
 
@@ -481,9 +515,9 @@ class DiffusionTalkingHead(TalkingHeadBackend):
 
         pipeline = self.pipeline
         size = self.resolution
-        image = cv2.resize(face.image, (size, size), interpolation=cv2.INTER_AREA)
-        scale = size / face.image.shape[0]
-        box = tuple(v * scale for v in face.face_box)
+        square = self.framing(face)
+        image = close_up(face.image, square, size)
+        box = tuple(to_close_up(np.reshape(face.face_box, (2, 2)), square, size).ravel())
         count = self.frame_count(speech, fps)
         times = np.arange(count) / fps
         specs = [segment.spec for segment in speech.segments]
