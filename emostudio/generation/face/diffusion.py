@@ -13,10 +13,12 @@ SVD's UNet copies one context to every frame and its temporal blocks read frame 
 so the adapter sits on the spatial layers, where frames are folded into the batch and each frame
 meets its own tokens. Guidance composes three conditional predictions with separate scales::
 
-    eps = e(-) + s_ref (e(ref) - e(-)) + s_audio (e(ref, audio) - e(ref)) + s_emo (e(ref, audio, emo) - e(ref, audio))
+    eps = e(-) + s_ref (e(ref) - e(-)) + s_audio (e(ref, audio) - e(ref)) + s_emo (e(ref, emo) - e(ref))
 
-so the emotion term moves nothing that lip sync depends on, and at ``s_emo = 0`` its row is not
-even computed: the result is exactly the audio-only one. Long clips are made window by window,
+so the audio and emotion terms are each measured against the reference alone and neither carries
+the other's difference (taken against e(ref, audio), a strong emotion scale also scaled how the
+emotion row heard the audio, and wiped out the tiny model's lip sync), and at ``s_emo = 0`` its
+row is not even computed: the result is exactly the audio-only one. Long clips are made window by window,
 each window's first frames pulled toward the previous window's last ones while denoising and
 blended with them after, so memory stays that of one window whatever the clip's length.
 """
@@ -304,8 +306,9 @@ class EmotionTalkingHeadPipeline(DiffusionPipeline):
         if emotion_tokens is not None and emotion_tokens.dim() == 2:
             emotion_tokens = emotion_tokens[None].expand(num_frames, -1, -1)
         use_emotion = emotion_tokens is not None and emotion_guidance_scale != 0
-        # Rows: (reference, audio, emotion) switched on; the last only when it has any effect.
-        rows = [(0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (1.0, 1.0, 0.0)] + ([(1.0, 1.0, 1.0)] if use_emotion else [])
+        # Rows: (reference, audio, emotion) switched on; the last only when it has any effect. Emotion is
+        # measured against the reference alone, as audio is, so neither term carries the other's effect.
+        rows = [(0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (1.0, 1.0, 0.0)] + ([(1.0, 0.0, 1.0)] if use_emotion else [])
         switches = torch.tensor(rows, device=device, dtype=dtype)
         count = len(rows)
         region = None
@@ -345,7 +348,7 @@ class EmotionTalkingHeadPipeline(DiffusionPipeline):
                 guided = (unconditional + reference_guidance_scale * (referenced - unconditional)
                           + audio_guidance_scale * (spoken - referenced))
                 if use_emotion:
-                    guided = guided + emotion_guidance_scale * (predictions[3:4] - spoken)
+                    guided = guided + emotion_guidance_scale * (predictions[3:4] - referenced)
                 latents = self.scheduler.step(guided, timestep, latents).prev_sample
                 if shared:
                     # Pull the shared frames toward the previous window's, noised to the current level.
