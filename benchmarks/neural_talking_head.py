@@ -328,6 +328,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="length of the memory probe's shortest clip")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument("--repeats", type=int, default=6, help="alternating repeats of the adapter-cost steps")
     parser.add_argument("--only", default="emotion,lips,cost,svd-cost,memory",
                         help="comma-separated parts to measure (default: all)")
     parser.add_argument("--memory-probe", type=float, default=None, help=argparse.SUPPRESS)
@@ -348,8 +349,8 @@ def main() -> None:
     PiperSpeechBackend().speak("We will talk about this later.", "neutral", seed=0).save(speech)
     parts = {"emotion": ("emotion_effect", lambda: emotion_effect(args, backend, portrait, speech, fps)),
              "lips": ("lip_sync", lambda: lip_sync(args, backend, portrait, speech, fps)),
-             "cost": ("adapter_cost", adapter_cost),
-             "svd-cost": ("adapter_cost_svd_proportions", adapter_cost_svd_proportions),
+             "cost": ("adapter_cost", lambda: adapter_cost(args.repeats)),
+             "svd-cost": ("adapter_cost_svd_proportions", lambda: adapter_cost_svd_proportions(max(args.repeats // 2, 1))),
              "memory": ("memory_mib", lambda: memory_against_length(args))}
     wanted = [part.strip() for part in args.only.split(",") if part.strip()]
     unknown = [part for part in wanted if part not in parts]
