@@ -6,9 +6,10 @@
 
 Each clip (a manifest's ``video`` with its sound) is framed around the face of its first frame
 (as the face rig frames a portrait, or a close-up ``face_scale`` face boxes wide), resampled to
-``fps``, encoded by the frozen VAE and cut into windows of ``frames_per_sample`` frames; its speech is encoded once by the frozen speech encoder, and face and lip boxes are taken
-from the face mesh. The reference is a neutral frame of the same identity (the first frame of its
-neutral clip where there is one), so the emotion has to come from the emotion tokens.
+``fps``, encoded by the frozen VAE and cut into windows of ``frames_per_sample`` frames; its speech
+is encoded once by the frozen speech encoder, and face and lip boxes are taken from the face mesh.
+The reference is a neutral frame of the same identity (the first frame of its neutral clip where
+there is one), so the emotion has to come from the emotion tokens.
 
 The loss is SVD's (EDM preconditioning, v-prediction, log-normal noise levels) on the denoised
 latent, weighted up on the face and lips, plus the emotion-discrimination objective: the bank's
