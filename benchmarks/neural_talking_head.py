@@ -1,6 +1,7 @@
 """The neural talking head, measured: emotion effect, lip sync, adapter cost, memory against clip length.
 
     python benchmarks/neural_talking_head.py --model RUN_DIR [--seeds 2] [--seconds 2] [--out results.json]
+        [--only emotion,lips,cost,svd-cost,memory] [--repeats 6]
 
 * **Emotion effect**: a frame classifier trained separately (logistic regression on the face
   region's pixels of the training clips' frames, not the adapter's own probe) reads the emotion of
@@ -12,9 +13,12 @@
   round-tripped frames is reported as the ceiling a generated clip can reach.
 * **Lip sync**: mouth opening (darkness of the lip box) against the speech's loudness envelope,
   correlated frame by frame, against the same clip generated from speech shifted by half its length.
+* **Lip sync** is also measured on the training clips themselves (through the VAE), the figure a
+  generated clip can be compared with.
 * **Adapter cost**: one training step (forward and backward) of the same UNet and batch with and
-  without the adapters: the ratio of step times (interleaved runs) and of the bytes saved for
-  backward (the activation memory a step holds).
+  without the adapters: the ratio of step times (interleaved runs, CPU time of one thread) and of
+  the bytes saved for backward (the activation memory a step holds); on the tiny UNet, and on a
+  UNet of SVD-xt's proportions (random frozen weights, the adapters training) at a small latent.
 * **Memory against clip length**: peak resident memory of generating 1x, 2x and 4x the clip, each
   in its own process.
 
