@@ -1,6 +1,7 @@
 """The neural talking head, measured: emotion effect, lip sync, adapter cost, memory against clip length.
 
     python benchmarks/neural_talking_head.py --model RUN_DIR [--seeds 2] [--seconds 2] [--out results.json]
+        [--only emotion,lips,cost,svd-cost,memory] [--repeats 6]
 
 * **Emotion effect**: a frame classifier trained separately (logistic regression on the face
   region's pixels of the training clips' frames, not the adapter's own probe) reads the emotion of
@@ -12,9 +13,12 @@
   round-tripped frames is reported as the ceiling a generated clip can reach.
 * **Lip sync**: mouth opening (darkness of the lip box) against the speech's loudness envelope,
   correlated frame by frame, against the same clip generated from speech shifted by half its length.
+* **Lip sync** is also measured on the training clips themselves (through the VAE), the figure a
+  generated clip can be compared with.
 * **Adapter cost**: one training step (forward and backward) of the same UNet and batch with and
-  without the adapters: the ratio of step times (interleaved runs) and of the bytes saved for
-  backward (the activation memory a step holds).
+  without the adapters: the ratio of step times (interleaved runs, CPU time of one thread) and of
+  the bytes saved for backward (the activation memory a step holds); on the tiny UNet, and on a
+  UNet of SVD-xt's proportions (random frozen weights, the adapters training) at a small latent.
 * **Memory against clip length**: peak resident memory of generating 1x, 2x and 4x the clip, each
   in its own process.
 
@@ -54,31 +58,43 @@ def vae_round_trip(vae, frames: np.ndarray) -> np.ndarray:
     return ((decoded.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def train_frame_classifier(model_dir: Path, vae, resolution: int, fps: float):
+def mouth_opening(frames: np.ndarray, lips: np.ndarray) -> np.ndarray:
+    """(F,) darkness of the box around the lips' landmarks (x, y pixels of the frames)."""
+    x0, y0 = np.floor(lips.min(0)).astype(int)
+    x1, y1 = np.ceil(lips.max(0)).astype(int)
+    return 255 - frames[:, y0:y1, x0:x1].mean(axis=(1, 2, 3))
+
+
+def train_frame_classifier(model_dir: Path, vae, resolution: int, fps: float, face_scale: float):
     """Logistic regression on the training clips' frames (the corpus the model was trained on), as the VAE
-    returns them; with its accuracy on the frames of clips of one sentence when fitted on the others."""
+    returns them; with its accuracy on the frames of clips of one sentence when fitted on the others, and
+    the mouth-opening/loudness correlation of those frames (what the lip-sync figure can reach)."""
     from sklearn.linear_model import LogisticRegression
 
+    from emostudio.generation.face.lipsync import loudness_envelope
     from emostudio.train.data.manifest import read_manifest
     from emostudio.train.talking_head import load_clip_frames
 
     config = json.loads((model_dir / "config.json").read_text())
     manifest = Path(config["manifest"] or model_dir / "corpus" / "manifest.jsonl")
-    features, labels, texts, box = [], [], [], None
+    features, labels, texts, box, correlations = [], [], [], None, []
     for clip in read_manifest(manifest):
         if clip.emotion not in EMOTIONS or not clip.video:
             continue
-        frames, face, _, _ = load_clip_frames(clip, fps, resolution, 10.0)
+        frames, face, lip_box, audio = load_clip_frames(clip, fps, resolution, 10.0, face_scale)
         box = box or face
-        features.append(face_features(vae_round_trip(vae, np.stack(frames)), box))
+        decoded = vae_round_trip(vae, np.stack(frames))
+        features.append(face_features(decoded, box))
         labels += [clip.emotion] * len(frames)
         texts += [clip.text] * len(frames)
+        loudness = loudness_envelope(audio, 16_000, np.arange(len(frames)) / fps)
+        correlations.append(np.corrcoef(mouth_opening(decoded, np.reshape(lip_box, (2, 2))), loudness)[0, 1])
     features, labels, texts = np.concatenate(features), np.array(labels), np.array(texts)
     held_out = texts == texts[-1]
     check = LogisticRegression(max_iter=2000, C=0.1).fit(features[~held_out], labels[~held_out])
     ceiling = float(np.mean(check.predict(features[held_out]) == labels[held_out]))
     classifier = LogisticRegression(max_iter=2000, C=0.1).fit(features, labels)
-    return classifier, box, ceiling
+    return classifier, box, ceiling, float(np.nanmean(correlations))
 
 
 def generate(backend, portrait, audio_path: Path, emotion: str, seed: int, fps: float, scale: float | None,
@@ -101,9 +117,11 @@ def generate(backend, portrait, audio_path: Path, emotion: str, seed: int, fps: 
 def emotion_effect(args, backend, portrait, speech: Path, fps: float) -> dict:
     import cv2
 
-    classifier, box, ceiling = train_frame_classifier(args.model, backend.pipeline.vae, backend.resolution, fps)
+    classifier, box, ceiling, lips = train_frame_classifier(args.model, backend.pipeline.vae, backend.resolution, fps,
+                                                           backend.face_scale)
     print(f"frame classifier: {ceiling:.2f} of held-out training frames (through the VAE) read correctly", flush=True)
-    results: dict[str, object] = {"classifier held-out accuracy": ceiling}
+    print(f"training clips (through the VAE): mouth opening vs loudness r = {lips:.2f}", flush=True)
+    results: dict[str, object] = {"classifier held-out accuracy": ceiling, "training clips lip sync r": lips}
     for emotion in EMOTIONS:
         rows = {"model scale": [], "scale 0": []}
         for seed in range(args.seeds):
@@ -123,21 +141,20 @@ def emotion_effect(args, backend, portrait, speech: Path, fps: float) -> dict:
 
 
 def lip_sync(args, backend, portrait, speech: Path, fps: float) -> dict:
-    import cv2
-
     from emostudio.generation.face import topology
+    from emostudio.generation.face.diffusion import to_close_up
     from emostudio.generation.face.lipsync import loudness_envelope
     from emostudio.generation.media import read_audio
 
-    lips = portrait.landmarks[topology.LIPS_OUTER_LOOP, :2]
-    x0, y0 = lips.min(0).astype(int)
-    x1, y1 = lips.max(0).astype(int) + 1
+    # The lips where the model draws them (a close-up for a model trained on close-ups), at the output's size.
+    square = backend.framing(portrait)
+    lips = to_close_up(portrait.landmarks[topology.LIPS_OUTER_LOOP], square, portrait.size)
     true_audio, true_rate = read_audio(speech)
     correlations = {"speech": [], "shifted speech": []}
     for seed in range(args.seeds):
         for name, shift in (("speech", 0.0), ("shifted speech", 0.5)):
             frames, audio, rate = generate(backend, portrait, speech, "neutral", seed, fps, None, shift)
-            opening = np.array([255 - cv2.cvtColor(f[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).mean() for f in frames])
+            opening = mouth_opening(frames, lips)
             loudness = loudness_envelope(true_audio, true_rate, np.arange(len(frames)) / fps)
             correlations[name].append(float(np.corrcoef(opening, loudness)[0, 1]))
     result = {name: statistics.mean(values) for name, values in correlations.items()}
@@ -147,12 +164,14 @@ def lip_sync(args, backend, portrait, speech: Path, fps: float) -> dict:
 
 
 def adapter_cost(repeats: int = 6) -> dict:
-    """Step time and saved-activation bytes of a UNet step with and without the adapters."""
+    """Step time (CPU seconds of one thread) and saved-activation bytes of a UNet step with and without the adapters."""
     from emostudio.conditioning import EmotionBank, EmotionSpec
     from emostudio.generation.face.diffusion import AudioTokenProjector, EmotionTalkingHeadPipeline
     from emostudio.train.talking_head import tiny_audio_encoder, tiny_backbone
 
     results = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     for resolution, frames in ((64, 8), (128, 8)):
         parts = tiny_backbone(resolution)
         pipeline = EmotionTalkingHeadPipeline.with_new_adapters(**parts, audio_encoder=tiny_audio_encoder())
@@ -175,7 +194,7 @@ def adapter_cost(repeats: int = 6) -> dict:
 
             if not with_adapters:
                 adapter.detach(unet)
-            start = time.perf_counter()
+            start = time.thread_time()
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
                 if with_adapters:
                     tokens = {"audio": projector(audio), "emotion": emotion.expand(2, -1, -1)}
@@ -184,7 +203,7 @@ def adapter_cost(repeats: int = 6) -> dict:
                 else:
                     out = unet(sample, torch.ones(2), context, added_time_ids=time_ids).sample
             out.square().mean().backward()
-            seconds = time.perf_counter() - start
+            seconds = time.thread_time() - start
             if not with_adapters:
                 adapter.attach(unet)
             return seconds, saved[0]
@@ -201,9 +220,80 @@ def adapter_cost(repeats: int = 6) -> dict:
         ratio_memory = memory[True] / memory[False]
         results[f"{resolution}px x {frames} frames"] = {"step_time_ratio": ratio_time,
                                                         "activation_memory_ratio": ratio_memory}
-        print(f"adapter cost at {resolution}px, {frames} frames, batch 2: step time x{ratio_time:.3f}, "
+        print(f"adapter cost at {resolution}px, {frames} frames, batch 2, one thread: step CPU time x{ratio_time:.3f}, "
               f"activation memory x{ratio_memory:.3f}", flush=True)
+    torch.set_num_threads(threads)
     return results
+
+
+def adapter_cost_svd_proportions(repeats: int = 3, latent: int = 16, frames: int = 4) -> dict:
+    """The same comparison on a UNet of SVD-xt's proportions (its block widths, heads and depth; random
+    frozen weights, the adapters training as in the recipe), batch 1, a small latent, one thread, timed
+    in CPU seconds of that thread."""
+    from diffusers import UNetSpatioTemporalConditionModel
+
+    from emostudio.conditioning import EmotionBank, EmotionSpec
+    from emostudio.conditioning.adapters import DecoupledCrossAttentionAdapter
+    from emostudio.generation.face.diffusion import spatial_cross_attention
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    unet = UNetSpatioTemporalConditionModel(  # stable-video-diffusion-img2vid-xt's UNet config
+        block_out_channels=(320, 640, 1280, 1280), num_attention_heads=(5, 10, 20, 20), cross_attention_dim=1024,
+        layers_per_block=2, in_channels=8, out_channels=4, addition_time_embed_dim=256,
+        projection_class_embeddings_input_dim=768, num_frames=25).requires_grad_(False)
+    bank = EmotionBank()
+    adapter = DecoupledCrossAttentionAdapter.for_backbone(
+        unet, {"audio": 1024, "emotion": bank.config.embedding_dim}, select=spatial_cross_attention)
+    sample = torch.randn(1, frames, 8, latent, latent)
+    context = torch.randn(1, 1, 1024)
+    time_ids = torch.tensor([[6.0, 127.0, 0.02]])
+    tokens = {"audio": torch.randn(1, frames, 4, 1024),
+              "emotion": bank.embed(EmotionSpec.parse("happy")).tokens.detach()}
+    region = torch.ones(1, 1, latent, latent)
+
+    def step(with_adapters: bool) -> tuple[float, int]:
+        saved = [0]
+
+        def pack(tensor):
+            saved[0] += tensor.numel() * tensor.element_size()
+            return tensor
+
+        if with_adapters:
+            adapter.attach(unet)
+        # The input needs a gradient in both cases, so backward runs through the whole frozen backbone alike.
+        noisy = sample.clone().requires_grad_(True)
+        # CPU time of this thread (the only one computing): far less disturbed by other jobs than wall time.
+        start = time.thread_time()
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            with adapter.conditioned(tokens=tokens, region=region):
+                out = unet(noisy, torch.ones(1), context, added_time_ids=time_ids).sample
+            loss = out.square().mean()
+        loss.backward()
+        seconds = time.thread_time() - start
+        adapter.detach(unet)
+        return seconds, saved[0]
+
+    parameters = sum(p.numel() for p in unet.parameters())
+    step(True), step(False)  # warm up
+    times: dict[bool, list[float]] = {True: [], False: []}
+    memory = {}
+    for _ in range(repeats):
+        for flag in (True, False):
+            seconds, saved = step(flag)
+            times[flag].append(seconds)
+            memory[flag] = saved
+    torch.set_num_threads(threads)
+    result = {"unet_parameters": parameters, "adapter_parameters": sum(p.numel() for p in adapter.parameters()),
+              "step_seconds_with": times[True], "step_seconds_without": times[False],
+              "step_time_ratio": statistics.median(times[True]) / statistics.median(times[False]),
+              "activation_memory_ratio": memory[True] / memory[False]}
+    print(f"adapter cost on SVD-xt's proportions ({parameters / 1e9:.2f} B-parameter UNet, latent {latent}x{latent}, "
+          f"{frames} frames, batch 1, one thread): step CPU time x{result['step_time_ratio']:.3f} "
+          f"({statistics.median(times[True]):.1f} s / {statistics.median(times[False]):.1f} s), "
+          f"activation memory x{result['activation_memory_ratio']:.3f}", flush=True)
+    return result
 
 
 def memory_against_length(args) -> dict:
@@ -242,6 +332,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="length of the memory probe's shortest clip")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument("--repeats", type=int, default=6, help="alternating repeats of the adapter-cost steps")
+    parser.add_argument("--only", default="emotion,lips,cost,svd-cost,memory",
+                        help="comma-separated parts to measure (default: all)")
     parser.add_argument("--memory-probe", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_probe is not None:
@@ -258,11 +351,19 @@ def main() -> None:
     portrait = analyze_portrait(None, 128)
     speech = Path(args.out or "neural_talking_head").with_suffix(".speech.wav")
     PiperSpeechBackend().speak("We will talk about this later.", "neutral", seed=0).save(speech)
-    results = {"machine": "shared 2-core CPU (timings are ratios measured side by side)",
-               "emotion_effect": emotion_effect(args, backend, portrait, speech, fps),
-               "lip_sync": lip_sync(args, backend, portrait, speech, fps),
-               "adapter_cost": adapter_cost(),
-               "memory_mib": memory_against_length(args)}
+    parts = {"emotion": ("emotion_effect", lambda: emotion_effect(args, backend, portrait, speech, fps)),
+             "lips": ("lip_sync", lambda: lip_sync(args, backend, portrait, speech, fps)),
+             "cost": ("adapter_cost", lambda: adapter_cost(args.repeats)),
+             "svd-cost": ("adapter_cost_svd_proportions", lambda: adapter_cost_svd_proportions(max(args.repeats // 2, 1))),
+             "memory": ("memory_mib", lambda: memory_against_length(args))}
+    wanted = [part.strip() for part in args.only.split(",") if part.strip()]
+    unknown = [part for part in wanted if part not in parts]
+    if unknown:
+        parser.error(f"unknown part {unknown[0]!r}; choose from {', '.join(parts)}")
+    results = {"machine": "shared 2-core CPU (timings are ratios measured side by side)"}
+    for part in wanted:
+        name, measure = parts[part]
+        results[name] = measure()
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
         print(f"Wrote {args.out}")

@@ -95,6 +95,37 @@ class TokenConditioning:
     scales: dict[str, float | torch.Tensor] = field(default_factory=dict)
     region: torch.Tensor | None = None
     frames_in_sequence: int = 1
+    # Per-call work the layers share (the mask at each resolution, each stream's row weights).
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def region_rows(self, rows: int, length: int, dtype: torch.dtype) -> torch.Tensor | None:
+        """The (rows, length, 1) mask at a layer's resolution, from the latent-resolution region."""
+        if self.region is None:
+            return None
+        key = ("region", rows, length, dtype)
+        if key not in self._cache:
+            region = self.region.to(dtype)
+            height, width = region.shape[-2:]
+            factor = math.sqrt(height * width / length)
+            size = (max(round(height / factor), 1), max(round(width / factor), 1))
+            if size[0] * size[1] != length:
+                size = (math.ceil(height / factor), math.ceil(width / factor))
+            resized = torch.nn.functional.interpolate(region.flatten(0, 1)[:, None], size=size, mode="area")
+            self._cache[key] = _rows(resized.reshape(-1, length, 1), rows)
+        return self._cache[key]
+
+    def scale_rows(self, name: str, scale: float | torch.Tensor, batch: int, rows: int, like: torch.Tensor
+                   ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """A stream's (rows,) weights (None: all 1) and the rows it reaches (None: all of them)."""
+        if isinstance(scale, (int, float)) and scale == 1:
+            return None, None
+        key = ("scale", name, batch, rows, like.dtype, like.device)
+        if key not in self._cache:
+            weight = torch.as_tensor(scale, dtype=like.dtype, device=like.device).reshape(-1)
+            weight = _rows(weight.expand(batch) if weight.numel() == 1 else weight, rows)
+            chosen = torch.nonzero(weight).flatten()
+            self._cache[key] = weight, (None if len(chosen) == rows else chosen)
+        return self._cache[key]
 
 
 class TokenStream(nn.Module):
@@ -130,11 +161,15 @@ class DecoupledCrossAttnProcessor:
     """Runs a layer's own processor, then adds attention over extra token streams.
 
     ``out = base(x, context) + sum_s scale_s * region * W_out_s softmax(q k_s^T) v_s`` where the
-    query is the layer's own ``to_q`` (and ``norm_q`` where the backbone has one) and each stream
+    query is the layer's own (``to_q``, then ``norm_q`` where the backbone has one) and each stream
     has its own keys, values and zero-initialised output (IP-Adapter's decoupled cross-attention,
     generalised to several streams with independent scales). The base processor is called as is,
     so the backbone's text/image context is never reinterpreted, and a stream at scale 0 or
     without tokens leaves the layer's output bit-identical.
+
+    The query the base processor computes is taken as it leaves ``to_q`` rather than computed a
+    second time, and only the rows whose scale is not 0 attend to a stream (a guidance batch
+    switches streams off row by row), so the adapter adds little beside the layer's own work.
     """
 
     def __init__(self, base, streams: nn.ModuleDict, adapter: "DecoupledCrossAttentionAdapter"):
@@ -144,60 +179,69 @@ class DecoupledCrossAttnProcessor:
 
     def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
                  attention_mask: torch.Tensor | None = None, *args, **kwargs) -> torch.Tensor:
-        out = self.base(attn, hidden_states, encoder_hidden_states, attention_mask, *args, **kwargs)
         conditioning = self.adapter.conditioning
-        if conditioning is None:
-            return out
-        active = [(name, conditioning.tokens[name], conditioning.scales.get(name, 1.0))
-                  for name in self.streams if name in conditioning.tokens]
+        active = [] if conditioning is None else [
+            (name, conditioning.tokens[name], conditioning.scales.get(name, 1.0))
+            for name in self.streams if name in conditioning.tokens]
         active = [item for item in active if not (isinstance(item[2], (int, float)) and item[2] == 0)]
         if not active or hidden_states.dim() != 3:
-            return out
+            return self.base(attn, hidden_states, encoder_hidden_states, attention_mask, *args, **kwargs)
+
+        captured: list[torch.Tensor] = []
+        hook = attn.to_q.register_forward_hook(
+            lambda module, inputs, output: captured.append(output) if not captured else None)
+        try:
+            out = self.base(attn, hidden_states, encoder_hidden_states, attention_mask, *args, **kwargs)
+        finally:
+            hook.remove()
+        query = captured[0] if captured and captured[0].shape[:2] == hidden_states.shape[:2] else attn.to_q(hidden_states)
+        if getattr(attn, "norm_q", None) is not None:
+            query = attn.norm_q(query)
 
         frames = max(int(conditioning.frames_in_sequence), 1)
         batch, length, _ = hidden_states.shape
         per_frame = length // frames
-        # Attend frame by frame: (B, F*N, C) -> (B*F, N, C), so per-frame tokens meet their own frame.
-        query = attn.to_q(hidden_states)
-        if getattr(attn, "norm_q", None) is not None:
-            query = attn.norm_q(query)
-        query = query.reshape(batch * frames, per_frame, -1)
+        rows = batch * frames
         heads = attn.heads
         head_dim = query.shape[-1] // heads
-        query = query.unflatten(-1, (heads, head_dim)).transpose(1, 2)
-        rows = batch * frames
-        region = self._region(conditioning, rows, per_frame, query)
+        # Attend frame by frame: (B, F*N, C) -> (B*F, N, C), so per-frame tokens meet their own frame.
+        query = query.reshape(rows, per_frame, heads, head_dim).transpose(1, 2)
+        region = conditioning.region_rows(rows, per_frame, query.dtype)
 
-        added = 0
+        added = None
         for name, tokens, scale in active:
             stream = self.streams[name]
+            weight, chosen = conditioning.scale_rows(name, scale, batch, rows, query)
+            if chosen is not None and len(chosen) == 0:
+                continue
+            tokens = tokens.to(query.dtype)
             if tokens.dim() == 4:  # (B, F, T, D): one token set per frame
                 tokens = tokens.flatten(0, 1)
-            tokens = _rows(tokens.to(query.dtype), rows)
-            key = stream.to_k(tokens).unflatten(-1, (heads, head_dim)).transpose(1, 2)
-            value = stream.to_v(tokens).unflatten(-1, (heads, head_dim)).transpose(1, 2)
-            attended = torch.nn.functional.scaled_dot_product_attention(query, key, value)
+            # Keys and values of tokens shared by every frame are projected once per sample.
+            key = _rows(stream.to_k(tokens), rows)
+            value = _rows(stream.to_v(tokens), rows)
+            stream_query = query
+            if chosen is not None:
+                stream_query, key, value = query[chosen], key[chosen], value[chosen]
+            key = key.unflatten(-1, (heads, head_dim)).transpose(1, 2)
+            value = value.unflatten(-1, (heads, head_dim)).transpose(1, 2)
+            attended = torch.nn.functional.scaled_dot_product_attention(stream_query, key, value)
             attended = stream.to_out(attended.transpose(1, 2).flatten(2))
-            weight = torch.as_tensor(scale, dtype=query.dtype, device=query.device).reshape(-1)
-            weight = _rows(weight.expand(batch) if weight.numel() == 1 else weight, rows)
-            added = added + weight.reshape(-1, 1, 1) * attended
-        if region is not None:
-            added = added * region
+            factor = 1.0 if weight is None else weight.reshape(-1, 1, 1)
+            if chosen is not None:
+                factor = factor[chosen]
+                if region is not None:
+                    factor = factor * region[chosen]
+                full = attended.new_zeros((rows, *attended.shape[1:]))
+                attended = full.index_copy(0, chosen, attended * factor)
+            else:
+                if region is not None:
+                    factor = factor * region
+                attended = attended * factor if not isinstance(factor, float) else attended
+            added = attended if added is None else added + attended
+        if added is None:
+            return out
         return out + added.reshape(batch, length, -1).to(out.dtype)
-
-    @staticmethod
-    def _region(conditioning: TokenConditioning, rows: int, length: int, like: torch.Tensor) -> torch.Tensor | None:
-        """The (rows, length, 1) mask at this layer's resolution, from the latent-resolution region."""
-        if conditioning.region is None:
-            return None
-        region = conditioning.region.to(like.dtype)
-        height, width = region.shape[-2:]
-        factor = math.sqrt(height * width / length)
-        size = (max(round(height / factor), 1), max(round(width / factor), 1))
-        if size[0] * size[1] != length:
-            size = (math.ceil(height / factor), math.ceil(width / factor))
-        resized = torch.nn.functional.interpolate(region.flatten(0, 1)[:, None], size=size, mode="area")
-        return _rows(resized.reshape(-1, length, 1), rows)
 
 
 class DecoupledCrossAttentionAdapter(ModelMixin, ConfigMixin):

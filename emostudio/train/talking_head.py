@@ -4,11 +4,12 @@
     emostudio train talking-head --config configs/face_finetune.yaml --video me.mp4 --output-dir FACE_DIR
     accelerate launch -m emostudio.train.talking_head --config CONFIG.yaml
 
-Each clip (a manifest's ``video`` with its sound) is framed around the face of its first frame,
-resampled to ``fps``, encoded by the frozen VAE and cut into windows of ``frames_per_sample``
-frames; its speech is encoded once by the frozen speech encoder, and face and lip boxes are taken
-from the face mesh. The reference is a neutral frame of the same identity (the first frame of its
-neutral clip where there is one), so the emotion has to come from the emotion tokens.
+Each clip (a manifest's ``video`` with its sound) is framed around the face of its first frame
+(as the face rig frames a portrait, or a close-up ``face_scale`` face boxes wide), resampled to
+``fps``, encoded by the frozen VAE and cut into windows of ``frames_per_sample`` frames; its speech
+is encoded once by the frozen speech encoder, and face and lip boxes are taken from the face mesh.
+The reference is a neutral frame of the same identity (the first frame of its neutral clip where
+there is one), so the emotion has to come from the emotion tokens.
 
 The loss is SVD's (EDM preconditioning, v-prediction, log-normal noise levels) on the denoised
 latent, weighted up on the face and lips, plus the emotion-discrimination objective: the bank's
@@ -61,6 +62,7 @@ class TalkingHeadConfig(TrainingConfig):
     base_run: str = ""  # fine-tuning: a talking-head run whose UNet gets a face LoRA
     video: str = ""  # fine-tuning: a talking video of one person, with sound (a minute or more)
     resolution: int = 64
+    face_scale: float = 0.0  # 0: frames as the face rig frames a portrait; else a close-up this many face boxes wide
     fps: float = 12.5
     frames_per_sample: int = 8
     audio_context: int = 2  # encoder states each side of a frame's time
@@ -177,9 +179,14 @@ class ClipData:
     first_frame: np.ndarray  # the framed first frame, RGB uint8
 
 
-def load_clip_frames(clip: Clip, fps: float, resolution: int, max_seconds: float):
-    """The clip's frames framed around the first frame's face, at ``fps``; its face and lip boxes; its sound."""
+def load_clip_frames(clip: Clip, fps: float, resolution: int, max_seconds: float, face_scale: float = 0.0):
+    """The clip's frames framed around the first frame's face, at ``fps``; its face and lip boxes; its sound.
+
+    With ``face_scale`` the frames are close-ups of the face (a square that many face boxes wide),
+    as ``DiffusionTalkingHead`` draws from a portrait framed the same way.
+    """
     from ..generation.face import topology
+    from ..generation.face.diffusion import close_up, close_up_square, to_close_up
     from ..generation.face.perception import _frame, analyze_image
     from ..generation.media import read_audio, read_video_frames, read_video_info
 
@@ -200,13 +207,17 @@ def load_clip_frames(clip: Clip, fps: float, resolution: int, max_seconds: float
         if index < round(wanted * source_fps / fps):
             continue
         wanted += 1
-        framed, _, _ = _frame(frame, np.asarray(analysis.source_box), resolution)
+        if face_scale:
+            framed, _, _ = _frame(frame, np.asarray(analysis.source_box), 128)
+            framed = close_up(framed, close_up_square(analysis.face_box, face_scale), resolution)
+        else:
+            framed, _, _ = _frame(frame, np.asarray(analysis.source_box), resolution)
         frames.append(framed)
     if analysis is None:
         raise EmostudioError(f"{path} has no frames; give a video of a talking face.")
-    scale = resolution / 128
-    points = analysis.landmarks[:, :2] * scale
-    face = tuple(float(v) * scale for v in analysis.face_box)
+    square = close_up_square(analysis.face_box, face_scale) if face_scale else (0.0, 0.0, 128.0)
+    points = to_close_up(analysis.landmarks, square, resolution)
+    face = tuple(float(v) for v in to_close_up(np.reshape(analysis.face_box, (2, 2)), square, resolution).ravel())
     lips = points[topology.LIPS_OUTER_LOOP]
     lip_box = (float(lips[:, 0].min()), float(lips[:, 1].min()), float(lips[:, 0].max()), float(lips[:, 1].max()))
     audio, rate = read_audio(path, max_seconds + 5)
@@ -215,7 +226,8 @@ def load_clip_frames(clip: Clip, fps: float, resolution: int, max_seconds: float
 
 @torch.no_grad()
 def encode_clip(pipeline: EmotionTalkingHeadPipeline, clip: Clip, config: TalkingHeadConfig) -> ClipData:
-    frames, face_box, lip_box, audio = load_clip_frames(clip, config.fps, config.resolution, config.max_clip_seconds)
+    frames, face_box, lip_box, audio = load_clip_frames(clip, config.fps, config.resolution, config.max_clip_seconds,
+                                                        config.face_scale)
     if len(frames) < config.frames_per_sample:
         raise EmostudioError(f"{clip.video} lasts under {config.frames_per_sample / config.fps:.1f} s; training "
                              "windows need longer clips.")
@@ -429,7 +441,9 @@ def train(config: TalkingHeadConfig) -> dict[str, float]:
     check_config(config)
     output = Path(config.output_dir)
     if config.base_run:
-        locate_model(config.base_run)  # a wrong base fails before the corpus or any model
+        base = locate_model(config.base_run)  # a wrong base fails before the corpus or any model
+        # The face is framed as the model draws it.
+        config = dataclasses.replace(config, face_scale=float(base.record.get("face_scale") or 0.0))
     clips = prepare_clips(config)  # a bad manifest or video fails before anything is written
     accelerator = make_accelerator(config)
     clips = clips or prepare_clips(config, accelerator)
@@ -439,7 +453,7 @@ def train(config: TalkingHeadConfig) -> dict[str, float]:
     pipeline.image_encoder.requires_grad_(False).eval()
     pipeline.emotion_bank.requires_grad_(False)
     if trains_backbone and not (output / "vae" / "config.json").is_file():
-        frames = [load_clip_frames(c, config.fps, config.resolution, config.max_clip_seconds)[0]
+        frames = [load_clip_frames(c, config.fps, config.resolution, config.max_clip_seconds, config.face_scale)[0]
                   for c in clips if c.split == "train"]
         pixels = torch.from_numpy(np.concatenate(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
         pipeline.vae.requires_grad_(True)
@@ -528,8 +542,9 @@ def export(pipeline: EmotionTalkingHeadPipeline, probe: LatentEmotionProbe, outp
         generation = {key: getattr(config, key) for key in (
             "num_inference_steps", "window_frames", "overlap_frames", "reference_guidance_scale",
             "audio_guidance_scale", "emotion_guidance_scale", "motion_bucket_id", "noise_aug_strength")}
+        framing = {"face_scale": config.face_scale} if config.face_scale else {}
         mark_run(output, TALKING_HEAD_KIND, backbone=record["backbone"], resolution=config.resolution, fps=config.fps,
-                 generation=generation)
+                 generation=generation, **framing)
 
 
 def write_validation_clips(output: Path, step: int, config: TalkingHeadConfig, clip: ClipData,

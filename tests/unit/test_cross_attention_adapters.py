@@ -167,3 +167,40 @@ def test_stream_dropout_and_probe_train_towards_the_requested_emotion():
         optimizer.step()
     assert loss.item() < 0.5 * first
     assert (bank.classify(probe(latents)).argmax(-1) == weights.argmax(-1)).all()
+
+
+def test_processor_adds_the_decoupled_attention_of_the_layers_own_query():
+    unet = _svd_unet()
+    name = next(n for n in unet.attn_processors if _spatial_only(n))
+    attn = dict(unet.named_modules())[name.removesuffix(".processor")]
+    adapter = DecoupledCrossAttentionAdapter.for_backbone(unet, {"emotion": 64, "audio": 12}, select=_spatial_only)
+    _train_outputs(adapter)
+    base = attn.processor
+    adapter.attach(unet)
+    generator = torch.Generator().manual_seed(5)
+    hidden = torch.randn(2 * FRAMES, 16, attn.to_q.in_features, generator=generator)
+    context = torch.randn(2 * FRAMES, 1, 32, generator=generator)
+    tokens = {"emotion": _emotion_tokens(), "audio": torch.randn(2, FRAMES, 5, 12, generator=generator)}
+    region = torch.rand(2, 1, 4, 4, generator=generator)
+    scales = {"emotion": torch.tensor([0.0, 2.0]), "audio": 0.5}
+    with torch.no_grad(), adapter.conditioned(tokens=tokens, scales=scales, region=region):
+        got = attn.processor(attn, hidden, context)
+    # The same sum written out: each stream's attention from the layer's own query, scaled, masked.
+    with torch.no_grad():
+        expected = base(attn, hidden, context)
+        query = attn.to_q(hidden).unflatten(-1, (attn.heads, -1)).transpose(1, 2)
+        mask = region.repeat_interleave(FRAMES, 0).reshape(2 * FRAMES, 16, 1)
+        streams = adapter.layers[name.removesuffix(".processor").replace(".", "__")]
+        for stream, stream_tokens, weight in (("emotion", tokens["emotion"].repeat_interleave(FRAMES, 0), [0.0, 2.0]),
+                                              ("audio", tokens["audio"].flatten(0, 1), [0.5, 0.5])):
+            key = streams[stream].to_k(stream_tokens).unflatten(-1, (attn.heads, -1)).transpose(1, 2)
+            value = streams[stream].to_v(stream_tokens).unflatten(-1, (attn.heads, -1)).transpose(1, 2)
+            attended = torch.nn.functional.scaled_dot_product_attention(query, key, value)
+            attended = streams[stream].to_out(attended.transpose(1, 2).flatten(2))
+            row_weight = torch.tensor(weight).repeat_interleave(FRAMES).reshape(-1, 1, 1)
+            expected = expected + row_weight * mask * attended
+    torch.testing.assert_close(got, expected)
+    # Rows with the emotion stream switched off get the audio stream alone, exactly.
+    with torch.no_grad(), adapter.conditioned(tokens={"audio": tokens["audio"]}, scales={"audio": 0.5}, region=region):
+        audio_only = attn.processor(attn, hidden, context)
+    assert torch.equal(got[:FRAMES], audio_only[:FRAMES])

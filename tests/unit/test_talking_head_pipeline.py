@@ -10,8 +10,8 @@ from torch import nn
 from emostudio.conditioning.adapters import DecoupledCrossAttnProcessor
 from emostudio.errors import EmostudioError
 from emostudio.generation.face.diffusion import (FACE_LORA_KIND, LORA_TARGETS, TALKING_HEAD_KIND,
-                                                 EmotionTalkingHeadPipeline, blend_overlap, locate_model,
-                                                 overlap_weights, window_starts)
+                                                 EmotionTalkingHeadPipeline, blend_overlap, close_up, close_up_square,
+                                                 locate_model, overlap_weights, to_close_up, window_starts)
 from emostudio.generation.runs import load_lora, mark_run, save_lora
 from emostudio.train.common import add_lora
 from emostudio.train.talking_head import save_backbone, tiny_audio_encoder, tiny_backbone
@@ -206,3 +206,20 @@ def test_probe_loss_counts_only_the_rows_asked_for():
     first_only = probe.loss(latents[:1], bank, weights[:1], channel_dim=2)
     torch.testing.assert_close(probe.loss(latents, bank, weights, channel_dim=2,
                                           row_weights=torch.tensor([1.0, 0.0, 0.0])), first_only)
+
+
+def test_close_up_frames_the_face_and_maps_its_points():
+    image = np.full((128, 128, 3), 40, np.uint8)
+    image[70:74, 50:54] = 250  # a bright mark inside the face box
+    box = (40.0, 30.0, 90.0, 90.0)
+    square = close_up_square(box, 1.2)
+    assert square[2] == pytest.approx(72.0) and square[0] + square[2] / 2 == pytest.approx(65.0)
+    framed = close_up(image, square, 64)
+    assert framed.shape == (64, 64, 3)
+    mark = to_close_up(np.array([[52.0, 72.0]]), square, 64)[0]
+    brightest = np.unravel_index(framed[..., 0].argmax(), framed.shape[:2])
+    assert abs(brightest[1] - mark[0]) <= 1.5 and abs(brightest[0] - mark[1]) <= 1.5
+    corners = to_close_up(np.reshape(box, (2, 2)), square, 64)
+    assert corners.min() > 0 and corners.max() < 64  # the whole face is in the close-up
+    # The whole picture as the "square" is the picture resized.
+    assert np.array_equal(close_up(image, (0.0, 0.0, 128.0), 128), image)

@@ -13,10 +13,12 @@ SVD's UNet copies one context to every frame and its temporal blocks read frame 
 so the adapter sits on the spatial layers, where frames are folded into the batch and each frame
 meets its own tokens. Guidance composes three conditional predictions with separate scales::
 
-    eps = e(-) + s_ref (e(ref) - e(-)) + s_audio (e(ref, audio) - e(ref)) + s_emo (e(ref, audio, emo) - e(ref, audio))
+    eps = e(-) + s_ref (e(ref) - e(-)) + s_audio (e(ref, audio) - e(ref)) + s_emo (e(ref, emo) - e(ref))
 
-so the emotion term moves nothing that lip sync depends on, and at ``s_emo = 0`` its row is not
-even computed: the result is exactly the audio-only one. Long clips are made window by window,
+so the audio and emotion terms are each measured against the reference alone and neither carries
+the other's difference (taken against e(ref, audio), a strong emotion scale also scaled how the
+emotion row heard the audio, and wiped out the tiny model's lip sync), and at ``s_emo = 0`` its
+row is not even computed: the result is exactly the audio-only one. Long clips are made window by window,
 each window's first frames pulled toward the previous window's last ones while denoising and
 blended with them after, so memory stays that of one window whatever the clip's length.
 """
@@ -122,6 +124,32 @@ def face_region(box: tuple[float, float, float, float], image_size: tuple[int, i
     cols = (torch.arange(latent_size[1]) + 0.5) / latent_size[1]
     inside = ((rows >= y0) & (rows <= y1))[:, None] & ((cols >= x0) & (cols <= x1))[None]
     return inside.float()[None, None]
+
+
+def close_up_square(face_box: tuple[float, float, float, float], scale: float) -> tuple[float, float, float]:
+    """(left, top, side) of the square ``scale`` times the face box's larger side, centred on the face."""
+    x0, y0, x1, y1 = face_box
+    side = scale * max(x1 - x0, y1 - y0)
+    return (x0 + x1 - side) / 2, (y0 + y1 - side) / 2, side
+
+
+def close_up(image: np.ndarray, square: tuple[float, float, float], size: int) -> np.ndarray:
+    """The ``square`` (from :func:`close_up_square`) of an RGB uint8 image at ``size`` pixels, edges repeated."""
+    import cv2
+
+    left, top, side = square
+    factor = size / side
+    if factor < 1.0:  # shrink the whole image first, so the close-up averages pixels rather than samples them
+        image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        left, top, factor = left * factor, top * factor, 1.0
+    matrix = np.array([[factor, 0.0, -left * factor], [0.0, factor, -top * factor]], dtype=np.float32)
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def to_close_up(points: np.ndarray, square: tuple[float, float, float], size: int) -> np.ndarray:
+    """(N, 2) image pixels -> pixels of the ``size`` close-up of ``square``."""
+    left, top, side = square
+    return (np.asarray(points, dtype=np.float64)[:, :2] - (left, top)) * (size / side)
 
 
 def overlap_weights(overlap: int) -> torch.Tensor:
@@ -278,8 +306,9 @@ class EmotionTalkingHeadPipeline(DiffusionPipeline):
         if emotion_tokens is not None and emotion_tokens.dim() == 2:
             emotion_tokens = emotion_tokens[None].expand(num_frames, -1, -1)
         use_emotion = emotion_tokens is not None and emotion_guidance_scale != 0
-        # Rows: (reference, audio, emotion) switched on; the last only when it has any effect.
-        rows = [(0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (1.0, 1.0, 0.0)] + ([(1.0, 1.0, 1.0)] if use_emotion else [])
+        # Rows: (reference, audio, emotion) switched on; the last only when it has any effect. Emotion is
+        # measured against the reference alone, as audio is, so neither term carries the other's effect.
+        rows = [(0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (1.0, 1.0, 0.0)] + ([(1.0, 0.0, 1.0)] if use_emotion else [])
         switches = torch.tensor(rows, device=device, dtype=dtype)
         count = len(rows)
         region = None
@@ -319,7 +348,7 @@ class EmotionTalkingHeadPipeline(DiffusionPipeline):
                 guided = (unconditional + reference_guidance_scale * (referenced - unconditional)
                           + audio_guidance_scale * (spoken - referenced))
                 if use_emotion:
-                    guided = guided + emotion_guidance_scale * (predictions[3:4] - spoken)
+                    guided = guided + emotion_guidance_scale * (predictions[3:4] - referenced)
                 latents = self.scheduler.step(guided, timestep, latents).prev_sample
                 if shared:
                     # Pull the shared frames toward the previous window's, noised to the current level.
@@ -439,6 +468,8 @@ class DiffusionTalkingHead(TalkingHeadBackend):
         self.window = int(settings.get("window_frames", 14))
         self.overlap = int(settings.get("overlap_frames", 4))
         self.resolution = int(self.located.record.get("resolution", 64))
+        # A model trained on close-ups of the face (face_scale) draws the same close-up of the portrait.
+        self.face_scale = float(self.located.record.get("face_scale") or 0.0)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.dtype = dtype
         self.cpu_offload = cpu_offload
@@ -474,6 +505,12 @@ class DiffusionTalkingHead(TalkingHeadBackend):
             self._pipeline = pipeline
         return self._pipeline
 
+    def framing(self, face) -> tuple[float, float, float]:
+        """The square of the portrait the model draws: (left, top, side) in its pixels."""
+        if not self.face_scale:
+            return 0.0, 0.0, float(face.image.shape[0])
+        return close_up_square(face.face_box, self.face_scale)
+
     def frames(self, face, speech, fps: float, seed: int | None = None) -> Iterator[np.ndarray]:
         import cv2
 
@@ -481,9 +518,9 @@ class DiffusionTalkingHead(TalkingHeadBackend):
 
         pipeline = self.pipeline
         size = self.resolution
-        image = cv2.resize(face.image, (size, size), interpolation=cv2.INTER_AREA)
-        scale = size / face.image.shape[0]
-        box = tuple(v * scale for v in face.face_box)
+        square = self.framing(face)
+        image = close_up(face.image, square, size)
+        box = tuple(to_close_up(np.reshape(face.face_box, (2, 2)), square, size).ravel())
         count = self.frame_count(speech, fps)
         times = np.arange(count) / fps
         specs = [segment.spec for segment in speech.segments]
