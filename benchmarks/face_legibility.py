@@ -16,6 +16,10 @@ corner rises above the left. A contact sheet of the apex frames goes to docs/fac
 
     python benchmarks/face_legibility.py --portraits DIR --reader READER.py [--size 320] [--synthetic 4]
 
+For quick checks while tuning, ``--faces NAME ...`` keeps only those faces and ``--no-variants``
+skips the weaker and mixed versions; such a run writes its sheet and table under
+benchmarks/results/ instead of docs/.
+
 Renders are cached (``--cache``, default ~/.cache/emostudio/face_legibility) by a hash of the face
 code, so a run after a rig change renders again and a repeated run only reads.
 """
@@ -74,11 +78,12 @@ class Face:
 
 
 def code_hash() -> str:
-    """Hash of everything that shapes a rendered face: the face package and the heads' tables."""
+    """Hash of everything that shapes a rendered face: the face package, the heads and their tables."""
     digest = hashlib.sha256()
     for path in sorted((ROOT / "emostudio" / "generation" / "face").glob("*.py")):
         digest.update(path.read_bytes())
-    digest.update((ROOT / "emostudio" / "conditioning" / "heads.py").read_bytes())
+    for path in ("conditioning/heads.py", "conditioning/controls.py", "assets/expression_table.json"):
+        digest.update((ROOT / "emostudio" / path).read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -263,14 +268,25 @@ def main() -> None:
     parser.add_argument("--reader", type=Path, required=True, help="the outside expression reader script")
     parser.add_argument("--size", type=int, default=320)
     parser.add_argument("--synthetic", type=int, default=4, help="how many synthetic-corpus faces")
-    parser.add_argument("--sheet", type=Path, default=SHEET)
-    parser.add_argument("--json", type=Path, default=RESULTS / "face_legibility.json")
+    parser.add_argument("--faces", nargs="+", help="only these faces (portrait stems, synth-NAME)")
+    parser.add_argument("--no-variants", action="store_true", help="skip the weaker and mixed versions")
+    parser.add_argument("--sheet", type=Path)
+    parser.add_argument("--json", type=Path)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "emostudio" / "face_legibility")
     args = parser.parse_args()
 
     started = time.perf_counter()
     print(f"Face legibility: {args.size} px, {FPS:g} fps, seed {SEED}; the machine was shared, times are rough.")
     faces = development_faces(args.portraits, args.size) + synthetic_faces(args.synthetic, args.size)
+    subset = bool(args.faces) or args.no_variants
+    if args.faces:
+        unknown = sorted(set(args.faces) - {face.name for face in faces})
+        if unknown:
+            parser.error(f"no face named {', '.join(unknown)}; the faces are {', '.join(f.name for f in faces)}")
+        faces = [face for face in faces if face.name in args.faces]
+    sheet = args.sheet or (RESULTS / "face_legibility_subset.jpg" if subset else SHEET)
+    table = args.json or RESULTS / ("face_legibility_subset.json" if subset else "face_legibility.json")
+    variant_list = () if args.no_variants else VARIANTS
     speech = spoken_sentence()
     print(f"{len(faces)} faces; sentence {speech.duration:.1f} s: {SENTENCE!r}")
     folder = args.cache / f"{code_hash()}_{args.size}"
@@ -279,7 +295,7 @@ def main() -> None:
     clips = {(face.name, emotion): render_clip(head, face, emotion, speech, folder)
              for face in faces for emotion in CATEGORIES}
     variants = {(face.name, name): render_clip(head, face, name, speech, folder, emotion_spec(spec, intensity))
-                for face in faces for name, spec, intensity, _ in VARIANTS}
+                for face in faces for name, spec, intensity, _ in variant_list}
     print(f"rendered/loaded {len(clips) + len(variants)} clips in {time.perf_counter() - started:.0f} s")
     verdicts = read_emotions(args.reader, [c.path for c in [*clips.values(), *variants.values()]])
 
@@ -337,17 +353,17 @@ def main() -> None:
           "emotion or neutral; a mixture: either component), and the mean probability of the asked emotions")
     print(f"{'version':<18} {'right':>8} {'reads as (count)'}")
     variant_summary = {}
-    for name, _, _, right in VARIANTS:
+    for name, _, _, right in variant_list:
         tops = [verdicts.get(variants[face.name, name].path, {}).get("top", "-") for face in faces]
         counts = {top: tops.count(top) for top in sorted(set(tops))}
         good = sum(top in right for top in tops)
         variant_summary[name] = {"right": [good, len(tops)], "tops": counts}
         print(f"{name:<18} {good:>3}/{len(tops):<4} " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    contact_sheet(faces, clips, verdicts, args.sheet)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"size": args.size, "rows": rows, "summary": summary,
-                                     "variants": variant_summary}, indent=1))
-    print(f"contact sheet: {args.sheet}; table: {args.json}; total {time.perf_counter() - started:.0f} s")
+    contact_sheet(faces, clips, verdicts, sheet)
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text(json.dumps({"size": args.size, "rows": rows, "summary": summary,
+                                 "variants": variant_summary}, indent=1))
+    print(f"contact sheet: {sheet}; table: {table}; total {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from face_legibility import read_emotions  # noqa: E402
 
+from emostudio.conditioning.controls import EXPRESSION_UNITS  # noqa: E402
 from emostudio.conditioning.heads import _EMFACS, ACTION_UNITS, EXPRESSION_TABLE_PATH  # noqa: E402
 from emostudio.generation.face import topology as T  # noqa: E402
 from emostudio.generation.face.lipsync import MOUTH  # noqa: E402
@@ -50,11 +51,11 @@ SPEECH_JAW = 0.25  # the mouth as open as mid-sentence
 # variants (Ekman, Friesen & Hager 2002, investigators' guide, table of emotion predictions).
 SEARCH: dict[str, tuple[str, ...]] = {
     "happy": ("AU6", "AU12", "AU26"),
-    "sad": ("AU1", "AU4", "AU6", "AU7", "AU15", "AU17", "AU24"),
-    "angry": ("AU4", "AU5", "AU7", "AU9", "AU10", "AU15", "AU17", "AU23", "AU24", "AU26"),
-    "fearful": ("AU1", "AU2", "AU4", "AU5", "AU7", "AU15", "AU20", "AU26", "AU27"),
-    "surprised": ("AU1", "AU2", "AU5", "AU26", "AU27"),
-    "disgusted": ("AU4", "AU7", "AU9", "AU10", "AU15", "AU16", "AU17"),
+    "sad": ("AU1", "AU4", "AU6", "AU7", "AU15", "AU17", "AU24", "AU64"),
+    "angry": ("AU4", "AU5", "AU7", "AU9", "AU10", "AU15", "AU16", "AU17", "AU23", "AU24", "AU26"),
+    "fearful": ("AU1", "AU2", "AU4", "AU5", "AU7", "AU15", "AU16", "AU20", "AU26", "AU27"),
+    "surprised": ("AU1", "AU2", "AU5", "AU16", "AU26", "AU27"),
+    "disgusted": ("AU4", "AU6", "AU7", "AU9", "AU10", "AU15", "AU16", "AU17", "AU24", "AU26"),
 }
 IDENTITY_LIMIT = 0.9  # own / other-person disparity above this is penalised
 # Identity is judged on what an expression leaves in place (nose, eye corners, the face's outline
@@ -181,10 +182,14 @@ def write_table(path: Path, best: dict[str, tuple], faces: list[FitFace]) -> Non
     path.write_text(json.dumps(record, indent=1) + "\n")
 
 
-def prototype(emotion: str) -> np.ndarray:
-    start = {"sad": {"AU17": 0.6}, "angry": {"AU24": 0.6, "AU15": 0.3}, "fearful": {"AU27": 0.4, "AU15": 0.3},
-             "surprised": {"AU27": 0.5}, "disgusted": {"AU10": 0.8, "AU17": 0.4}}.get(emotion, {})
-    units = {**_EMFACS[emotion], **start}
+def prototype(emotion: str, start: str) -> np.ndarray:
+    """Where the search starts: the EMFACS prototype, or the shipped table (to refine it after a rig change)."""
+    if start == "table":
+        units = EXPRESSION_UNITS[emotion]
+    else:
+        units = {**_EMFACS[emotion], **{"sad": {"AU17": 0.6}, "angry": {"AU24": 0.6, "AU15": 0.3},
+                                         "fearful": {"AU27": 0.4, "AU15": 0.3}, "surprised": {"AU27": 0.5},
+                                         "disgusted": {"AU10": 0.8, "AU17": 0.4}}.get(emotion, {})}
     return np.array([units.get(au, 0.0) for au in ACTION_UNITS])
 
 
@@ -196,6 +201,9 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--crops", action="store_true", help="also tighter crops of the development portraits")
+    parser.add_argument("--start", choices=("emfacs", "table"), default="emfacs",
+                        help="start from the EMFACS prototypes or from the shipped table")
+    parser.add_argument("--spread", type=float, default=0.3, help="initial search spread per unit")
     parser.add_argument("--out", type=Path, default=EXPRESSION_TABLE_PATH)
     args = parser.parse_args()
     started = time.perf_counter()
@@ -203,8 +211,8 @@ def main() -> None:
     faces = fit_faces(args.portraits, args.synthetic, args.crops)
     print(f"{len(faces)} faces at {SIZE} px: {', '.join(f.name for f in faces)}")
     index = {au: i for i, au in enumerate(ACTION_UNITS)}
-    means = {e: prototype(e)[[index[a] for a in SEARCH[e]]] for e in SEARCH}
-    spreads = {e: np.full(len(SEARCH[e]), 0.3) for e in SEARCH}
+    means = {e: prototype(e, args.start)[[index[a] for a in SEARCH[e]]] for e in SEARCH}
+    spreads = {e: np.full(len(SEARCH[e]), args.spread) for e in SEARCH}
     best: dict[str, tuple[float, np.ndarray, tuple]] = {}
 
     def full(emotion: str, values: np.ndarray) -> np.ndarray:

@@ -7,13 +7,19 @@
 * memory: peak resident memory after a 10 s and a 40 s clip, to show that frames are streamed.
 
     python benchmarks/talking_head_speed.py [--size 512] [--repeats 3]
+
+``--against DIR`` instead compares the renderer with the one in another checkout of the project
+(for example the main branch's): render-only frames/s of each, measured in alternating
+processes on the same speech and portrait, and the ratio of their medians.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,11 +42,49 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def render_rate(size: int) -> float:
+    """Render-only frames/s of the code on sys.path, best of two passes after a warm-up."""
+    spoken = PiperSpeechBackend().speak(TEXT, seed=0)
+    speech = DrivingSpeech(spoken.waveform, spoken.sample_rate, spoken.segments, spoken.phonemes)
+    face = analyze_portrait(None, size)
+    head = WarpTalkingHead()
+    next(iter(head.frames(face, speech, 25, seed=0)))
+    rates = []
+    for _ in range(2):
+        start = time.perf_counter()
+        count = sum(1 for _ in head.frames(face, speech, 25, seed=0))
+        rates.append(count / (time.perf_counter() - start))
+    return max(rates)
+
+
+def compare(other: Path, size: int, repeats: int) -> None:
+    """Alternate render-only runs of this checkout and another one; print both medians and the ratio."""
+    trees = {"this": Path(__file__).resolve().parents[1], "other": other.resolve()}
+    rates: dict[str, list[float]] = {name: [] for name in trees}
+    for _ in range(repeats):
+        for name, tree in trees.items():
+            code = (f"import sys; sys.path.insert(0, {str(tree)!r}); sys.path.insert(1, {str(Path(__file__).parent)!r}); "
+                    f"import talking_head_speed as s; print(s.render_rate({size}))")
+            result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                    env={**os.environ, "PYTHONPATH": str(tree)})
+            rates[name].append(float(result.stdout.strip().splitlines()[-1]))
+            print(f"{name:<6} {tree}: {rates[name][-1]:6.1f} frames/s", flush=True)
+    this, that = (statistics.median(rates[name]) for name in trees)
+    print(f"render only at {size}x{size}, medians: this {this:.1f}, other {that:.1f} frames/s; "
+          f"ratio this / other {this / that:.2f} (alternating runs; the machine may be shared)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--against", type=Path, help="another checkout whose renderer to compare with")
     args = parser.parse_args()
+    if args.against is not None:
+        if not (args.against / "emostudio" / "generation" / "face" / "render.py").exists():
+            parser.error(f"{args.against} is not a checkout of this project; give the folder that holds emostudio/.")
+        compare(args.against, args.size, args.repeats)
+        return
 
     speech_backend = PiperSpeechBackend()
     head = WarpTalkingHead()

@@ -123,6 +123,7 @@ ACTION_UNITS: tuple[str, ...] = (
     "AU24",  # lip pressor
     "AU26",  # jaw drop
     "AU27",  # mouth stretch
+    "AU64",  # eyes turned down (the lids follow the gaze)
 )
 
 # Ekman & Friesen's EMFACS prototypes (as listed for the MEAD categories): 1.0 = the AU at full

@@ -25,6 +25,7 @@ AU23        mouthPressLeft, mouthPressRight (0.5), mouthRollLower, mouthRollUppe
 AU24        mouthPressLeft, mouthPressRight
 AU26, JAW   jawOpen (AU26 is carried by JAW in the animation)
 AU27        jawOpen, mouthStretchLeft, mouthStretchRight (0.3)
+AU64        eyeLookDownLeft, eyeLookDownRight
 ROUND       mouthPucker, mouthFunnel (0.5)
 SPREAD      mouthStretchLeft, mouthStretchRight (0.5)
 PRESS       mouthClose (0.5), mouthPressLeft, mouthPressRight
@@ -91,6 +92,7 @@ CONTROL_BLENDSHAPES: dict[str, dict[str, float]] = {
     "AU24": _both("mouthPress"),
     "AU26": {"jawOpen": 1.0},
     "AU27": {"jawOpen": 1.0, **_both("mouthStretch", 0.3)},
+    "AU64": _both("eyeLookDown"),
     "JAW": {"jawOpen": 1.0},
     "ROUND": {"mouthPucker": 1.0, "mouthFunnel": 0.5},
     "SPREAD": _both("mouthStretch", 0.5),

@@ -130,7 +130,7 @@ class WarpRenderer:
         map_x = (where[..., 0] + 0.5) / MAP_DOWNSCALE - 0.5 - left
         map_y = (where[..., 1] + 0.5) / MAP_DOWNSCALE - 0.5 - top
         light = cv2.remap(light_map, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
-        frame[y0:y1, x0:x1] = (frame[y0:y1, x0:x1] * light[..., None]).astype(np.uint8)
+        frame[y0:y1, x0:x1] = np.clip(frame[y0:y1, x0:x1] * light[..., None], 0, 255).astype(np.uint8)
 
     def _between_lids(self, eye: Eyeball, positions: np.ndarray) -> np.ndarray:
         """Warp positions for the points inside an eye: carried along between the moving lids.
@@ -385,10 +385,11 @@ def _teeth_color(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 
 
 # Expression shading: what a muscle does to the skin's light besides moving it. Each entry is a set
-# of soft dark strokes (polylines in face units, from landmarks of the rest face) that deepen with
-# the control's weight: (darkening at full weight, stroke width as a Gaussian sigma in face units).
-# Widths are a few hundredths of the interocular distance or more, so a furrow still shows on a
-# face reduced to a few dozen pixels.
+# of soft strokes (polylines in face units, from landmarks of the rest face) that deepen with the
+# control's weight: (darkening at full weight, stroke width as a Gaussian sigma in face units). A
+# negative darkening lightens: the bulge of skin beside a crease catches the light, which is what
+# makes a crease read as relief rather than a drawn line. Widths are a few hundredths of the
+# interocular distance or more, so a furrow still shows on a face reduced to a few dozen pixels.
 class ExpressionShading:
     """Per-control multiplicative darkening maps of the rest portrait, made once, mixed per frame.
 
@@ -408,26 +409,29 @@ class ExpressionShading:
         self.index = {name: i for i, name in enumerate(CONTROLS)}
         self.maps: dict[int, np.ndarray] = {}
         for name, strokes in _shading_strokes(face).items():
-            darkness = np.zeros(grid.shape[:2])
+            darkness, lightness = np.zeros(grid.shape[:2]), np.zeros(grid.shape[:2])
             for points, depth, sigma in strokes:
-                darkness = np.maximum(darkness, depth * _stroke(grid, points, sigma))
-            self.maps[self.index[name]] = darkness.astype(np.float32)
+                if depth > 0:
+                    darkness = np.maximum(darkness, depth * _stroke(grid, points, sigma))
+                else:
+                    lightness = np.maximum(lightness, -depth * _stroke(grid, points, sigma))
+            self.maps[self.index[name]] = (darkness - lightness).astype(np.float32)
         # Only the part of the map that any stroke reaches is mixed per frame.
-        support = np.flatnonzero(np.any(np.stack(list(self.maps.values())) > 0.005, axis=0).ravel())
+        support = np.flatnonzero(np.any(np.abs(np.stack(list(self.maps.values()))) > 0.005, axis=0).ravel())
         rows, columns = np.unravel_index(support, grid.shape[:2])
         top, bottom, left, right = rows.min(), rows.max() + 1, columns.min(), columns.max() + 1
         self.origin = (int(left), int(top))
         self.maps = {index: np.ascontiguousarray(m[top:bottom, left:right]) for index, m in self.maps.items()}
 
     def darkening(self, controls: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None:
-        """(share of light taken away on a window of the rest portrait's coarse grid, the window's
-        top-left (x, y) on that grid), or None when nothing shows."""
+        """(share of light taken away, negative where added, on a window of the rest portrait's coarse
+        grid, the window's top-left (x, y) on that grid), or None when nothing shows."""
         total = None
         for index, darkness in self.maps.items():
             weight = float(controls[index])
             if weight > 0.01:
                 total = darkness * np.float32(weight) if total is None else total + darkness * np.float32(weight)
-        return None if total is None else (np.minimum(total, 0.7), self.origin)
+        return None if total is None else (np.clip(total, -0.3, 0.7), self.origin)
 
 
 def _stroke(grid: np.ndarray, points: np.ndarray, sigma: float) -> np.ndarray:
@@ -465,16 +469,23 @@ def _shading_strokes(face: np.ndarray) -> dict[str, list[tuple[np.ndarray, float
         return np.array(xy, dtype=np.float64)
 
     # AU4: two vertical furrows between the lowered brows, and the brows' shadow over the lids.
-    furrow = [(line((mid_x + side * 0.2 * brow_gap, brow_y - 0.12), (mid_x + side * 0.14 * brow_gap, brow_y + 0.1)),
-               0.45, 0.035) for side in (-1, 1)]
-    lid_shadow = [(line((p(T.RIGHT_EYE_INNER)[0], brow_y + 0.05), (p(T.RIGHT_EYE_OUTER)[0], brow_y + 0.08)), 0.2, 0.06),
-                  (line((p(T.LEFT_EYE_INNER)[0], brow_y + 0.05), (p(T.LEFT_EYE_OUTER)[0], brow_y + 0.08)), 0.2, 0.06)]
-    strokes["AU4"] = furrow + lid_shadow
-    # AU1 raises the middle of the forehead into horizontal lines; AU2 its sides.
+    # The furrows stop above the skin that the lowered brows press together over the lids, where a
+    # dark stroke would be squeezed into a bar.
+    furrow = [(line((mid_x + side * 0.2 * brow_gap, brow_y - 0.14), (mid_x + side * 0.14 * brow_gap, brow_y + 0.03)),
+               0.35, 0.04) for side in (-1, 1)]
+    lid_shadow = [(line((p(T.RIGHT_EYE_INNER)[0] - 0.05, brow_y + 0.05), (p(T.RIGHT_EYE_OUTER)[0], brow_y + 0.08)),
+                   0.12, 0.05),
+                  (line((p(T.LEFT_EYE_INNER)[0] + 0.05, brow_y + 0.05), (p(T.LEFT_EYE_OUTER)[0], brow_y + 0.08)),
+                   0.12, 0.05)]
+    # Between the furrows the skin bunches into a lit bulge.
+    bulge = [(line((mid_x, brow_y - 0.14), (mid_x, brow_y)), -0.12, 0.03)]
+    strokes["AU4"] = furrow + lid_shadow + bulge
+    # AU1 raises the middle of the forehead into horizontal lines; AU2 its sides. The skin between
+    # two lines bulges and catches the light.
     strokes["AU1"] = [(line((mid_x - 0.35, top_y - step), (mid_x, top_y - step - 0.03), (mid_x + 0.35, top_y - step)),
-                       0.3, 0.03) for step in (0.1, 0.22, 0.34)]
+                       0.3 if step in (0.1, 0.22, 0.34) else -0.12, 0.03) for step in (0.1, 0.16, 0.22, 0.28, 0.34)]
     strokes["AU2"] = [(line((mid_x + side * 0.25, top_y - step - 0.02), (mid_x + side * 0.7, top_y - step + 0.04)),
-                       0.25, 0.03) for side in (-1, 1) for step in (0.1, 0.22)]
+                       0.25 if step in (0.1, 0.22) else -0.1, 0.03) for side in (-1, 1) for step in (0.1, 0.16, 0.22)]
     # Nasolabial folds: from above the nose wing, around it, to beyond the lip corner; AU12 and
     # AU10 deepen them, AU9 most, and AU9 also wrinkles the bridge of the nose.
     def fold(wing: list[int], corner: int, side: float) -> np.ndarray:
@@ -484,18 +495,25 @@ def _shading_strokes(face: np.ndarray) -> dict[str, list[tuple[np.ndarray, float
                     (lip[0] + side * 0.1, lip[1] - 0.02), (lip[0] + side * 0.12, lip[1] + 0.14))
 
     folds = [fold(T.RIGHT_NOSE_WING, T.RIGHT_LIP_CORNER, -1.0), fold(T.LEFT_NOSE_WING, T.LEFT_LIP_CORNER, 1.0)]
-    strokes["AU12"] = [(f, 0.3, 0.04) for f in folds]
-    strokes["AU10"] = [(f, 0.15, 0.04) for f in folds]
-    bridge_y = (brow_y + p(T.NOSE_TIP)[1]) / 2
-    strokes["AU9"] = [(f, 0.4, 0.04) for f in folds] + [
-        (line((mid_x - 0.12, bridge_y + dy - 0.1), (mid_x + 0.12, bridge_y + dy - 0.1)), 0.35, 0.025)
-        for dy in (-0.05, 0.03)]
+    # The cheek bulging over each fold, lit.
+    cheeks = [f + [side * 0.07, -0.01] for f, side in zip(folds, (-1.0, 1.0))]
+    strokes["AU12"] = [(f, 0.3, 0.04) for f in folds] + [(c, -0.12, 0.035) for c in cheeks]
+    strokes["AU10"] = [(f, 0.15, 0.04) for f in folds] + [(c, -0.06, 0.035) for c in cheeks]
+    # AU9 wrinkles the root of the nose into short horizontal creases with lit ridges between them,
+    # and draws oblique lines down the sides of the bridge.
+    root_y = brow_y + 0.08
+    root = [(line((mid_x - 0.08, root_y + step), (mid_x + 0.08, root_y + step)), depth, 0.018)
+            for step, depth in ((0.0, 0.3), (0.0225, -0.15), (0.045, 0.3), (0.0675, -0.15), (0.09, 0.25))]
+    sides = [(line((mid_x + side * 0.07, root_y + 0.02), (mid_x + side * 0.12, root_y + 0.16)), 0.28, 0.022)
+             for side in (-1.0, 1.0)]
+    strokes["AU9"] = [(f, 0.4, 0.04) for f in folds] + [(c, -0.15, 0.035) for c in cheeks] + root + sides
     # AU15 draws lines down from the lip corners; AU17 deepens the groove above the chin boss.
     strokes["AU15"] = [(line((p(c)[0] + s * 0.03, p(c)[1] + 0.03), (p(c)[0] + s * 0.08, p(c)[1] + 0.25)), 0.3, 0.04)
                        for c, s in ((T.RIGHT_LIP_CORNER, -1.0), (T.LEFT_LIP_CORNER, 1.0))]
     chin_top = face[T.LOWER_LIP_OUTER, 1].max() + 0.06
     strokes["AU17"] = [(line((mid_x - 0.2, chin_top + 0.02), (mid_x, chin_top), (mid_x + 0.2, chin_top + 0.02)),
-                        0.3, 0.04)]
+                        0.3, 0.04),
+                       (line((mid_x - 0.15, chin_top + 0.1), (mid_x + 0.15, chin_top + 0.1)), -0.12, 0.05)]
     # AU6: crow's feet at the outer eye corners.
     strokes["AU6"] = [(line(p(c) + [s * 0.08, dy], p(c) + [s * 0.2, dy * 2.2]), 0.25, 0.025)
                       for c, s in ((T.RIGHT_EYE_OUTER, -1.0), (T.LEFT_EYE_OUTER, 1.0)) for dy in (-0.05, 0.0, 0.06)]

@@ -110,10 +110,12 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
     # Brows and forehead: above the upper lids (the eye centres are at y = 0 in face units).
     above_eyes = np.clip((-0.10 - y) / 0.06, 0.0, 1.0)
     above_eyes[upper_lids + lower_lids + iris] = 0.0
-    # What lowers the brows presses the skin above the lids together, the more the higher up, so
-    # nothing is pushed past the lid.
+    # What lowers the brows moves the brows and the forehead as one and presses the skin between the
+    # brows' lower edge and the lids together, so the brows keep their shape and nothing is pushed
+    # past the lid.
     over_lid = _height_over_upper_lids(face)
-    brow_down = np.clip(over_lid / 0.24, 0.0, 1.0)
+    brow_gap = _brow_gap(face, over_lid)
+    brow_down = np.clip(over_lid / brow_gap, 0.0, 1.0)
     brow_down[upper_lids + lower_lids + iris] = 0.0
     # Upper lid and the skin between lid and brow.
     upper_eye = np.clip((-0.01 - y) / 0.05, 0.0, 1.0) * upper_face
@@ -139,8 +141,11 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
     outer_weights = _graded(face, T.RIGHT_BROW, 0.2, 1.0)
     fields["AU2"] = (_field(face, T.RIGHT_BROW, outer_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes)
                      + _field(face, T.LEFT_BROW, outer_weights * np.array([0.0, -0.14]), brow_sigma, above_eyes))
-    # AU4: brows down and together.
-    fields["AU4"] = _mirror_pair(face, T.RIGHT_BROW, T.LEFT_BROW, (0.08, 0.16), brow_sigma, brow_down)
+    # AU4: brows down and together, the inner ends most (the oblique brows of a frown); they come
+    # down at most 60% of their height over the lids.
+    lowering = _graded(face, T.RIGHT_BROW, 1.0, 0.45) * np.array([0.08, 0.17])
+    fields["AU4"] = _mirror_pair(face, T.RIGHT_BROW, T.LEFT_BROW, lowering, brow_sigma, brow_down)
+    fields["AU4"][:, 1] *= np.minimum(1.0, 0.6 * brow_gap / 0.17)
     # AU5: upper lids up; AU7: lower lids up and upper lids slightly down; AU6: cheeks and lower lids up.
     # Lids move most in the middle and not at all at the corners, which hold the eyeball.
     fields["AU5"] = _mirror_pair(face, T.RIGHT_UPPER_LID, T.LEFT_UPPER_LID, _arched(T.RIGHT_UPPER_LID) * [0.0, -0.08],
@@ -172,7 +177,7 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
                                   near_mouth)
     fields["AU15"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.04, 0.18), corner_sigma,
                                   near_mouth)
-    fields["AU20"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (-0.15, 0.04), corner_sigma,
+    fields["AU20"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (-0.22, 0.05), corner_sigma,
                                   near_mouth)
     fields["AU14R"] = _field(face, [T.RIGHT_LIP_CORNER], np.array([-0.07, -0.04]), 0.16, near_mouth)
     # AU16: lower lip down (centre most); AU23: lips thinned and tightened.
@@ -199,6 +204,13 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
     # drawn in and down rather than up.
     fields["AU27"] = (1.5 * jaw
                       + _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.05, 0.06), 0.14, near_mouth))
+    # AU64: the eyes look down; the upper lids follow the gaze and the lower lids drop a little, so
+    # the eyes look downcast rather than rolled down under a fixed lid.
+    fields["AU64"] = (_mirror_pair(face, T.RIGHT_UPPER_LID, T.LEFT_UPPER_LID, _arched(T.RIGHT_UPPER_LID) * [0.0, 0.04],
+                                   0.06, upper_eye)
+                      + _mirror_pair(face, T.RIGHT_LOWER_LID, T.LEFT_LOWER_LID,
+                                     _arched(T.RIGHT_LOWER_LID) * [0.0, 0.012], 0.05, lower_eye))
+    fields["AU64"][iris] = [0.0, 0.06]
     # Visemes: rounding draws the corners in and opens the lips a little; spreading pulls them out;
     # pressing closes the lips; LIP_UP tucks the lower lip under the upper teeth (f, v).
     fields["ROUND"] = (_mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.10, 0.0), 0.16, near_mouth)
@@ -234,6 +246,13 @@ def _height_over_upper_lids(face: np.ndarray) -> np.ndarray:
     lids = face[T.RIGHT_UPPER_LID + T.LEFT_UPPER_LID]
     order = np.argsort(lids[:, 0])
     return np.interp(face[:, 0], lids[order, 0], lids[order, 1]) - face[:, 1]
+
+
+def _brow_gap(face: np.ndarray, over_lid: np.ndarray) -> np.ndarray:
+    """(V,) the height of the brows' lower edge over the upper lids at each point's x (face units)."""
+    edge = T.RIGHT_BROW_LOWER + T.LEFT_BROW_LOWER
+    order = np.argsort(face[edge, 0])
+    return np.maximum(np.interp(face[:, 0], face[edge, 0][order], over_lid[edge][order]), 0.05)
 
 
 def _resample(points: np.ndarray, count: int) -> np.ndarray:

@@ -150,7 +150,8 @@ def expression_curve(times: np.ndarray, boundaries: list[float], units: np.ndarr
     emphasis = gaussian_smooth(loudness, sigma=max(EMPHASIS_S / step, 0.5))
     emphasis = emphasis / max(float(emphasis.max()), 1e-6)
     curve *= (1.0 - EMPHASIS_DEPTH + EMPHASIS_DEPTH * emphasis)[:, None]
-    drift = gaussian_smooth(rng.standard_normal((len(times) + 50, units.shape[1])),
+    # Drawn unit by unit, so each unit's drift stays the same when units are added.
+    drift = gaussian_smooth(rng.standard_normal((units.shape[1], len(times) + 50)).T,
                             sigma=max(DRIFT_S / step, 1.0), axis=0)[25:-25]
     drift /= max(float(drift.std()), 1e-9)
     curve *= 1.0 + DRIFT_DEPTH * drift
