@@ -10,7 +10,8 @@ folders as they are (``--evaluate DIR``, repeatable, e.g. an older bundled model
   as (most of their clips, audio+video);
 * identity leakage: a linear probe (logistic regression) trained to tell the corpus's speakers
   apart from the embedder's mean, fitted on two of each speaker's sentences and scored on the
-  third; chance is 1 / speakers;
+  third; chance is 1 / speakers; again over the training and validation speakers alone, the
+  figure that settings may be chosen by;
 * training time on this machine.
 
     emostudio data synth --out corpus/          # once
@@ -98,6 +99,9 @@ def score(run: Path, clips, base: Path, cache: Path) -> dict[str, float]:
         read += int(len(guesses) > 0 and np.bincount(guesses, minlength=len(CATEGORIES)).argmax() == index)
     result["rendered_heads_read"] = read
     result["identity_probe"] = identity_probe(means["both"], clips)
+    # The same probe without the test speakers: what settings may be chosen by.
+    known = np.array([c.split != "test" for c in clips])
+    result["identity_probe_train_val"] = identity_probe(means["both"][known], [c for c, k in zip(clips, known) if k])
     result["identity_chance"] = 1 / len({c.identity for c in clips})
     return result
 

@@ -77,6 +77,9 @@ def load_config(kind: type[ConfigType], path: str | os.PathLike | None, **overri
         expected = type(getattr(defaults, key))
         if value is None or getattr(defaults, key) is None or isinstance(value, expected):
             continue
+        if expected is list and isinstance(value, str):  # "freeze: audio" means the list [audio]
+            values[key] = [value]
+            continue
         try:
             values[key] = expected(value) if not isinstance(value, bool) else value
         except (TypeError, ValueError) as error:

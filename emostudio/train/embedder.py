@@ -20,6 +20,14 @@ Objective, per clip with emotion k at intensity i and speaker s:
 
 Each epoch reports validation accuracy with audio+video, audio only and video only. The final
 export (``OUTPUT/embedder`` and ``OUTPUT/bank``) is what ``--embedder`` and ``analyze`` load.
+
+``init_from: RUN_DIR`` starts from a trained embedder and bank instead of fresh ones (their
+architecture replaces the config's), and ``freeze: [audio]`` keeps everything an audio-only reading
+passes through as it was: the audio encoder, its modality token, the shared norm and head, the
+audio standardisation, the identity projection and the bank. What is trained is what reads video:
+the visual encoder, its modality token and the two cross-attention blocks, with the visual
+standardisation refitted on the new corpus. So when the face renderer changes, the video branch
+can follow it while every audio-only reading stays bit for bit the same.
 """
 
 from __future__ import annotations
@@ -58,6 +66,73 @@ class EmbedderConfig(TrainingConfig):
     max_seconds: float = 3.0
     audio_features: str = "log_mel"  # or "normalised": speaker and recording levels taken out
     voice_variants: int = 0  # re-recorded copies of each training clip (other voice, room, microphone)
+    init_from: str = ""  # a folder holding embedder/ and bank/ to start from (its architecture is kept)
+    freeze: list[str] = dataclasses.field(default_factory=list)  # parts kept as loaded: FREEZABLE_PARTS
+
+
+# What ``freeze`` may name. "audio": every module, token and buffer an audio-only reading uses.
+FREEZABLE_PARTS = ("audio",)
+ARCHITECTURE_KEYS = ("embedding_dim", "width", "layers", "heads", "audio_features")
+
+
+def check_config(config: EmbedderConfig) -> EmbedderConfig:
+    """Refuse what cannot train, before anything heavy loads; take the architecture of ``init_from``."""
+    unknown = [name for name in config.freeze if name not in FREEZABLE_PARTS]
+    if unknown:
+        raise EmostudioError(f"Cannot freeze {', '.join(map(repr, unknown))}; the parts that can be frozen are "
+                             f"{', '.join(FREEZABLE_PARTS)}.")
+    if config.freeze and not config.init_from:
+        raise EmostudioError("freeze keeps parts of a trained model, so it needs 'init_from: RUN_DIR' naming one.")
+    if not config.init_from:
+        return config
+    folder = Path(config.init_from)
+    saved = folder / "embedder" / DisentangledEmotionEmbedder.config_name
+    if not saved.is_file() or not (folder / "bank").is_dir():
+        raise EmostudioError(f"init_from {folder} holds no trained embedder; name a folder with embedder/ and bank/ "
+                             "(a training run's output, or emostudio/assets/emotion_embedder).")
+    architecture = json.loads(saved.read_text(encoding="utf-8"))
+    return dataclasses.replace(config, **{key: architecture[key] for key in ARCHITECTURE_KEYS if key in architecture})
+
+
+def initial_model(config: EmbedderConfig, identities: int) -> tuple[DisentangledEmotionEmbedder, EmotionBank]:
+    """A fresh embedder and bank, or those of ``init_from`` (identity classifier resized to this corpus)."""
+    if not config.init_from:
+        embedder = DisentangledEmotionEmbedder(config.embedding_dim, config.width, config.layers, config.heads,
+                                               num_identities=identities, audio_features=config.audio_features)
+        return embedder, EmotionBank(embedding_dim=config.embedding_dim, seed=config.seed)
+    folder = Path(config.init_from)
+    embedder = DisentangledEmotionEmbedder.from_pretrained(folder / "embedder")
+    bank = EmotionBank.from_pretrained(folder / "bank")
+    if embedder.config.num_identities != identities:
+        # Only training reads the identity classifier; it must name this corpus's speakers.
+        fresh = DisentangledEmotionEmbedder(embedder.config.embedding_dim, embedder.config.width,
+                                            embedder.config.layers, embedder.config.heads, num_identities=identities,
+                                            audio_features=embedder.config.audio_features)
+        fresh.load_state_dict({k: v for k, v in embedder.state_dict().items()
+                               if not k.startswith("identity_classifier.")}, strict=False)
+        embedder = fresh
+    return embedder, bank
+
+
+def parameter_groups(model: "EmotionEmbedderModel", config: EmbedderConfig) -> list[dict]:
+    """The optimiser's parameter groups: everything, or with ``freeze: [audio]`` only what reads video."""
+    if "audio" not in config.freeze:
+        return [{"params": list(model.parameters())}]
+    embedder = model.embedder
+    model.requires_grad_(False)
+    trained = [embedder.visual_encoder, embedder.audio_to_visual, embedder.visual_to_audio]
+    if embedder.identity_classifier is not None:
+        trained.append(embedder.identity_classifier)
+    for module in trained:
+        module.requires_grad_(True)
+    # ``modality`` is one parameter, a token per stream: row 0 (audio) gets no gradient and, in a
+    # group without weight decay, Adam then leaves it exactly as it was.
+    embedder.modality.requires_grad_(True)
+    visual_row = torch.zeros_like(embedder.modality)
+    visual_row[1] = 1.0
+    embedder.modality.register_hook(lambda grad: grad * visual_row)
+    return [{"params": [p for module in trained for p in module.parameters()]},
+            {"params": [embedder.modality], "weight_decay": 0.0}]
 
 
 class EmotionEmbedderModel(torch.nn.Module):
@@ -184,6 +259,7 @@ def train(config: EmbedderConfig) -> dict[str, float]:
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
+    config = check_config(config)
     accelerator = make_accelerator(config)
     manifest = Path(config.manifest)
     clips = read_manifest(manifest)
@@ -201,14 +277,15 @@ def train(config: EmbedderConfig) -> dict[str, float]:
     train_data = ClipFeatureDataset(train_clips, cache, identities, config.max_seconds, random_crop=True, kind=kind,
                                     voice_variants=config.voice_variants)
     val_data = ClipFeatureDataset(val_clips, cache, identities, config.max_seconds, kind=kind)
-    embedder = DisentangledEmotionEmbedder(config.embedding_dim, config.width, config.layers, config.heads,
-                                           num_identities=len(identities), audio_features=kind)
-    bank = EmotionBank(embedding_dim=config.embedding_dim, seed=config.seed)
+    embedder, bank = initial_model(config, len(identities))
     plain = ClipFeatureDataset(train_clips, cache, identities, config.max_seconds, kind=kind)
     statistics = [plain[i] for i in range(len(plain))]
-    embedder.fit_input_statistics([s["audio"] for s in statistics], [s["visual"] for s in statistics])
+    frozen_audio = "audio" in config.freeze
+    embedder.fit_input_statistics([] if frozen_audio else [s["audio"] for s in statistics],
+                                  [s["visual"] for s in statistics])
     model = EmotionEmbedderModel(embedder, bank, config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config), lr=config.learning_rate,
+                                  weight_decay=config.weight_decay)
     batcher = functools.partial(collate, audio_width=audio_channels(kind), visual_width=2 * len(VISUAL_LANDMARKS))
     order = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(train_data, batch_size=config.batch_size, shuffle=True, generator=order,
@@ -272,7 +349,8 @@ def train(config: EmbedderConfig) -> dict[str, float]:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         final = accelerator.unwrap_model(model)
-        if config.identity_weight > 0:
+        # The identity projection is part of the audio-only path, so a frozen audio path keeps it.
+        if config.identity_weight > 0 and "audio" not in config.freeze:
             remove_identity_subspace(final, plain, batcher)
             metrics = evaluate(final, val_loader)
             accelerator.print("after removing the identity subspace: "

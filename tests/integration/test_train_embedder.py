@@ -140,3 +140,50 @@ def test_embedder_handles_either_stream():
         assert output.mean.shape == (2, 16) and torch.isfinite(output.mean).all()
     with pytest.raises(ValueError):
         embedder()
+
+
+@torch.no_grad()
+def readings(run: Path, corpus: Path) -> dict[str, torch.Tensor]:
+    """Means of every clip read audio-only and video-only by the embedder saved in ``run``."""
+    from emostudio.train.data.features import ClipFeatureDataset, collate
+
+    embedder = DisentangledEmotionEmbedder.from_pretrained(run / "embedder").eval()
+    data = ClipFeatureDataset(read_manifest(corpus), corpus.parent / "features", [])
+    batch = collate([data[i] for i in range(len(data))], 64, 2 * embedder.config.num_landmarks)
+    has_face = batch["visual_mask"].any(1)
+    return {"audio": embedder(audio=batch["audio"], audio_mask=batch["audio_mask"]).mean,
+            "video": embedder(visual=batch["visual"][has_face], visual_mask=batch["visual_mask"][has_face]).mean}
+
+
+def test_refresh_video_branch_keeps_audio_path_bit_identical(corpus, tmp_path):
+    base = tmp_path / "base"
+    assert run_script("--config", str(write_config(tmp_path / "base.yaml", corpus, base, max_steps=2,
+                                                   report_to="none"))).returncode == 0
+    # The architecture comes from init_from, whatever the config says.
+    refresh = write_config(tmp_path / "refresh.yaml", corpus, tmp_path / "refresh", max_steps=2, report_to="none",
+                           width=48, init_from=str(base), freeze=["audio"])
+    completed = run_script("--config", str(refresh))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    before, after = readings(base, corpus), readings(tmp_path / "refresh", corpus)
+    assert torch.equal(before["audio"], after["audio"])
+    assert not torch.allclose(before["video"], after["video"])
+    for name in ("audio_encoder.0.weight", "head.2.weight", "norm.weight", "audio_mean", "identity_projection"):
+        assert torch.equal(load_file(str(base / "embedder" / "diffusion_pytorch_model.safetensors"))[name],
+                           load_file(str(tmp_path / "refresh" / "embedder" / "diffusion_pytorch_model.safetensors"))[name])
+    assert torch.equal(*(load_file(str(run / "bank" / "diffusion_pytorch_model.safetensors"))["codebook"]
+                         for run in (base, tmp_path / "refresh")))
+
+
+def test_freeze_refuses_unknown_parts_and_a_missing_start(corpus, tmp_path):
+    completed = run_script("--config", str(write_config(tmp_path / "a.yaml", corpus, tmp_path / "a",
+                                                        init_from=str(tmp_path), freeze=["voice"])))
+    assert completed.returncode == 2
+    message = completed.stderr.strip().removeprefix("error: ")
+    assert "'voice'" in message and "audio" in message and message.count(".") == 1 and "\n" not in message
+    completed = run_script("--config", str(write_config(tmp_path / "b.yaml", corpus, tmp_path / "b",
+                                                        freeze=["audio"])))
+    assert completed.returncode == 2 and "init_from" in completed.stderr
+    completed = run_script("--config", str(write_config(tmp_path / "c.yaml", corpus, tmp_path / "c",
+                                                        init_from=str(tmp_path / "nothing"), freeze="audio")))
+    assert completed.returncode == 2 and "holds no trained embedder" in completed.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
