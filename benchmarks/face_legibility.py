@@ -40,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from talking_head_quality import MEASURES, disparity, lagged, measure_clip  # noqa: E402
+from talking_head_quality import MEASURES, STABLE_POINTS, disparity, lagged, measure_clip  # noqa: E402
 
 from emostudio.conditioning import CATEGORIES, EmotionSpec  # noqa: E402
 from emostudio.generation.face import topology as T  # noqa: E402
@@ -198,13 +198,6 @@ def identity_ratio(clip: Clip, own: Face, others: list[Face]) -> float:
     if np.isnan(points).any() or not others:
         return float("nan")
     return disparity(points, own.analysis.landmarks) / min(disparity(points, o.analysis.landmarks) for o in others)
-
-
-# What an expression leaves in place (nose, eye corners, the outline above the mouth): identity on
-# these is not confounded by the expression itself (a smile moves half the mesh).
-STABLE_POINTS = sorted({*T.FACE_OVAL[:9], *T.FACE_OVAL[-8:], T.NOSE_TIP, 1, 2, 98, 327, 168, 6, 197, 195, 5,
-                        *T.RIGHT_NOSE_WING, *T.LEFT_NOSE_WING, T.RIGHT_EYE_INNER, T.RIGHT_EYE_OUTER,
-                        T.LEFT_EYE_INNER, T.LEFT_EYE_OUTER})
 
 
 def stable_identity_ratio(clip: Clip, own: Face, others: list[Face]) -> float:

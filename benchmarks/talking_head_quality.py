@@ -56,6 +56,12 @@ BLINK_FRACTION = 0.6  # frames whose eye opening is below this share of the clip
 # about 1/3 pixel at 384) to count as a movement; smaller ones are within tracking noise.
 MIN_EFFECT = 0.005
 MESH = slice(0, 468)
+# What an expression leaves in place (nose, eye corners, the outline above the mouth): identity on
+# these is not confounded by the expression itself (a smile moves half the mesh).
+STABLE_POINTS = sorted({*T.FACE_OVAL[:9], *T.FACE_OVAL[-8:], T.NOSE_TIP, 1, 2, 98, 327, 168, 6, 197, 195, 5,
+                        *T.RIGHT_NOSE_WING, *T.LEFT_NOSE_WING, T.RIGHT_EYE_INNER, T.RIGHT_EYE_OUTER,
+                        T.LEFT_EYE_INNER, T.LEFT_EYE_OUTER})
+REST_FRAMES = 2  # the first frames of a clip, before the expression sets in: the resting face
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -447,13 +453,16 @@ def _print_eye_drift(portraits: list[Portrait], clips: dict[tuple[str, str], Exp
 
 # ---- 3. Identity ----------------------------------------------------------------------------
 
-def disparity(a: np.ndarray, b: np.ndarray) -> float:
-    """Procrustes disparity of two 468-point mesh shapes after similarity alignment."""
-    return float(procrustes(a[MESH, :2], b[MESH, :2])[2])
+def disparity(a: np.ndarray, b: np.ndarray, points: slice | list[int] = MESH) -> float:
+    """Procrustes disparity of two mesh shapes after similarity alignment (all 468 points unless ``points``)."""
+    return float(procrustes(a[points, :2], b[points, :2])[2])
 
 
-def clip_disparity(clip: ExpressionClip, reference: np.ndarray) -> float:
-    return float(np.median([disparity(clip.points[i], reference) for i in clip.steady]))
+def clip_disparity(clip: ExpressionClip, reference: np.ndarray, frames: np.ndarray | None = None,
+                   points: slice | list[int] = MESH) -> float:
+    frames = clip.steady if frames is None else frames
+    return float(np.median([disparity(clip.points[i], reference, points) for i in frames
+                            if not np.isnan(clip.points[i]).any()]))
 
 
 def face_ssim(portrait: FaceAnalysis, clip: ExpressionClip) -> tuple[float, float, float]:
@@ -505,8 +514,14 @@ def identity_section(portraits: list[Portrait], clips: dict[tuple[str, str], Exp
         for b in portraits[index + 1:]:
             kind = "same person (variation)" if a.person == b.person else "different people"
             print(f"  {a.name:<18} vs {b.name:<18} {disparity(a.face.landmarks, b.face.landmarks):.5f}  {kind}")
-    print(f"\n{'portrait':<18} {'emotion':<10} {'own':>8} {'other':>8} {'ratio':>6}")
-    ratios = []
+    print("The same ratio also: 'rest' on the first frames of each clip, before the expression sets in; "
+          "'stable' on the points expressions leave in place (nose, eye corners, the outline above the mouth); "
+          "'vs rest' against each portrait's resting face as the rig takes it up (landmarks with the portrait's "
+          "own smile and parted lips undone), which a face that is neutralised on purpose is not penalised by.")
+    print(f"\n{'portrait':<18} {'emotion':<10} {'own':>8} {'other':>8} {'ratio':>6} {'rest':>6} {'stable':>6} "
+          f"{'vs rest':>7}")
+    rests = {p.name: FaceRig(p.face.landmarks).rest for p in portraits}
+    ratios: dict[str, list[float]] = {"all": [], "rest": [], "stable": [], "vs rest": []}
     for portrait in portraits:
         if not others[portrait.name]:
             print(f"{portrait.name:<18} (no portrait of another person loaded; skipped)")
@@ -515,12 +530,25 @@ def identity_section(portraits: list[Portrait], clips: dict[tuple[str, str], Exp
             clip = clips[portrait.name, emotion]
             own = clip_disparity(clip, portrait.face.landmarks)
             other = min(clip_disparity(clip, q.face.landmarks) for q in others[portrait.name])
-            ratios.append(own / other)
-            print(f"{portrait.name:<18} {emotion:<10} {own:8.5f} {other:8.5f} {own / other:6.2f}")
-    if ratios:
-        closer = sum(r < 1 for r in ratios)
-        print(f"SUMMARY identity shape: {closer}/{len(ratios)} renders nearer their own portrait than another "
-              f"person's; ratio median {np.median(ratios):.2f}, worst {max(ratios):.2f}.")
+            row = {"all": own / other}
+            for name, frames, points, references in (
+                    ("rest", np.arange(REST_FRAMES), MESH, {p.name: p.face.landmarks for p in portraits}),
+                    ("stable", None, STABLE_POINTS, {p.name: p.face.landmarks for p in portraits}),
+                    ("vs rest", None, MESH, rests)):
+                row[name] = (clip_disparity(clip, references[portrait.name], frames, points)
+                             / min(clip_disparity(clip, references[q.name], frames, points)
+                                   for q in others[portrait.name]))
+            for name, value in row.items():
+                ratios[name].append(value)
+            print(f"{portrait.name:<18} {emotion:<10} {own:8.5f} {other:8.5f} {row['all']:6.2f} {row['rest']:6.2f} "
+                  f"{row['stable']:6.2f} {row['vs rest']:7.2f}")
+    if ratios["all"]:
+        values = np.array(ratios["all"])
+        print(f"SUMMARY identity shape: {np.sum(values < 1)}/{len(values)} renders nearer their own portrait than "
+              f"another person's; ratio median {np.median(values):.2f}, worst {values.max():.2f}.")
+        print("SUMMARY identity shape, other readings: " + "; ".join(
+            f"{name} {np.sum(np.array(v) < 1)}/{len(v)} (median {np.median(v):.2f})"
+            for name, v in ratios.items() if name != "all") + ".")
 
     print("\nAppearance: SSIM (skimage, channel_axis=-1) of the neutral render vs the framed portrait, inside the "
           "face outline with the mouth opening (dilated) masked out; median over steady frames. 'aligned': each "

@@ -305,3 +305,12 @@ def test_a_smiling_portrait_with_parted_lips_is_brought_back_to_a_resting_mouth(
     # Smiling on purpose still smiles.
     smiling, _ = corner_raise_and_gap(rig, rig.deform(rig.weights(AU12=1.0)))
     assert smiling > raise_ + 0.08
+
+
+def test_undoing_the_portraits_smile_leaves_nose_and_outline_in_place(face):
+    """The person stays: only the mouth and the skin around it move to the resting face."""
+    rig = FaceRig(face.landmarks)
+    moved = np.linalg.norm(rig.frame.to_face(rig.rest) - rig.frame.to_face(face.landmarks), axis=1)
+    assert moved[T.UPPER_LIP_ALL + T.LOWER_LIP_ALL].max() > 0.1, "the mouth is neutralised"
+    person = T.FACE_OVAL + T.RIGHT_NOSE_WING + T.LEFT_NOSE_WING + [T.NOSE_TIP]
+    assert moved[person].max() < 0.01

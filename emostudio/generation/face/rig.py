@@ -272,8 +272,12 @@ class FaceRig:
         self.fields = self.frame.to_pixels(face_fields)  # (C, V, 2) pixels
         self.index = {name: i for i, name in enumerate(CONTROLS)}
         # The portrait's own expression, countered so that every emotion starts from a neutral face.
-        self.neutralising = neutralising_weights(self.frame.to_face(landmarks)) if neutralise else {}
-        self.rest = self.landmarks + self.displacement(self.weights(**self.neutralising))
+        face = self.frame.to_face(landmarks)
+        self.neutralising = neutralising_weights(face) if neutralise else {}
+        # Undoing the portrait's smile moves the mouth only: the nose and the face's outline, which
+        # make the person, stay where the portrait has them.
+        self.rest = self.landmarks + (self.displacement(self.weights(**self.neutralising))
+                                      * neutralising_region(face)[:, None])
 
     def weights(self, **values: float) -> np.ndarray:
         vector = np.zeros(len(CONTROLS))
@@ -312,3 +316,14 @@ def neutralising_weights(face: np.ndarray) -> dict[str, float]:
     if gap > REST_LIP_GAP:
         weights["PRESS"] = float(min((gap - REST_LIP_GAP) / 0.04, 5.0))
     return weights
+
+
+def neutralising_region(face: np.ndarray) -> np.ndarray:
+    """(V,) where undoing the portrait's own expression may move points: the mouth and the skin around it.
+
+    Full weight from a little below the nose wings down, none on the nose and the face's outline.
+    """
+    nose_bottom = face[T.RIGHT_NOSE_WING + T.LEFT_NOSE_WING, 1].max()
+    region = np.clip((face[:, 1] - nose_bottom) / 0.12, 0.0, 1.0)
+    region[T.FACE_OVAL] = 0.0
+    return region
