@@ -1,10 +1,10 @@
 """The neural talking head, measured: emotion effect, lip sync, adapter cost, memory against clip length.
 
     python benchmarks/neural_talking_head.py --model RUN_DIR [--seeds 2] [--seconds 2] [--out results.json]
-        [--only emotion,lips,cost,svd-cost,memory] [--repeats 6]
+        [--only emotion,lips,cost,svd-cost,memory] [--repeats 6] [--portrait FACE.png]
 
 * **Emotion effect**: a frame classifier trained separately (logistic regression on the face
-  region's pixels of the training clips' frames, not the adapter's own probe) reads the emotion of
+  region of the training clips' frames, grey and averaged down to 16x16; not the adapter's own probe) reads the emotion of
   clips generated for each emotion, with the same model and seed at the model's emotion scale and
   at emotion scale 0 (the audio-only result). Reported per emotion: the share of frames read as
   the requested emotion. The classifier learns from the training frames passed through the model's
@@ -42,10 +42,18 @@ import torch
 EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised")
 
 
-def face_features(frames: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    """Grey face-region pixels of (F, H, W, 3) frames, standardised per frame."""
+def face_features(frames: np.ndarray, box: tuple[float, float, float, float], size: int = 16) -> np.ndarray:
+    """The grey face region of (F, H, W, 3) frames at ``size`` x ``size``, standardised per frame.
+
+    Averaged down to 16 x 16, the face keeps the brows, eyes and mouth the VAE leaves and loses the
+    pixel noise a classifier would otherwise fit (on held-out training frames 0.66 read correctly,
+    against 0.50 with every pixel of the region).
+    """
+    import cv2
+
     x0, y0, x1, y1 = (int(round(v)) for v in box)
-    grey = frames[:, y0:y1, x0:x1].mean(-1).reshape(len(frames), -1)
+    grey = np.stack([cv2.resize(frame[y0:y1, x0:x1].mean(-1).astype(np.float32), (size, size),
+                                interpolation=cv2.INTER_AREA) for frame in frames]).reshape(len(frames), -1)
     return (grey - grey.mean(1, keepdims=True)) / (grey.std(1, keepdims=True) + 1e-6)
 
 
@@ -91,9 +99,9 @@ def train_frame_classifier(model_dir: Path, vae, resolution: int, fps: float, fa
         correlations.append(np.corrcoef(mouth_opening(decoded, np.reshape(lip_box, (2, 2))), loudness)[0, 1])
     features, labels, texts = np.concatenate(features), np.array(labels), np.array(texts)
     held_out = texts == texts[-1]
-    check = LogisticRegression(max_iter=2000, C=0.1).fit(features[~held_out], labels[~held_out])
+    check = LogisticRegression(max_iter=3000, C=0.01).fit(features[~held_out], labels[~held_out])
     ceiling = float(np.mean(check.predict(features[held_out]) == labels[held_out]))
-    classifier = LogisticRegression(max_iter=2000, C=0.1).fit(features, labels)
+    classifier = LogisticRegression(max_iter=3000, C=0.01).fit(features, labels)
     return classifier, box, ceiling, float(np.nanmean(correlations))
 
 
@@ -329,6 +337,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="a folder from 'emostudio train talking-head'")
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--portrait", type=Path, default=None,
+                        help="the face to animate (default: the bundled astronaut photo; e.g. RUN/corpus/portraits/"
+                             "astro-a.png, the face the tiny recipe trains on)")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of the memory probe's shortest clip")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
@@ -348,7 +359,7 @@ def main() -> None:
     torch.manual_seed(0)
     backend = DiffusionTalkingHead(args.model, num_inference_steps=args.steps)
     fps = float(backend.located.record.get("fps", 12.5))
-    portrait = analyze_portrait(None, 128)
+    portrait = analyze_portrait(args.portrait, 128)
     speech = Path(args.out or "neural_talking_head").with_suffix(".speech.wav")
     PiperSpeechBackend().speak("We will talk about this later.", "neutral", seed=0).save(speech)
     parts = {"emotion": ("emotion_effect", lambda: emotion_effect(args, backend, portrait, speech, fps)),
