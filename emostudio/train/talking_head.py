@@ -208,8 +208,13 @@ def load_clip_frames(clip: Clip, fps: float, resolution: int, max_seconds: float
             continue
         wanted += 1
         if face_scale:
-            framed, _, _ = _frame(frame, np.asarray(analysis.source_box), 128)
-            framed = close_up(framed, close_up_square(analysis.face_box, face_scale), resolution)
+            # The analysis is in 128-pixel framed coordinates; frame large enough that the close-up
+            # is sampled down to ``resolution``, never up.
+            left, top, side = close_up_square(analysis.face_box, face_scale)
+            working = max(128, int(np.ceil(128 * resolution / side)))
+            framed, _, _ = _frame(frame, np.asarray(analysis.source_box), working)
+            factor = working / 128
+            framed = close_up(framed, (left * factor, top * factor, side * factor), resolution)
         else:
             framed, _, _ = _frame(frame, np.asarray(analysis.source_box), resolution)
         frames.append(framed)
