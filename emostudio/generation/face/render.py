@@ -483,9 +483,9 @@ def _shading_strokes(face: np.ndarray) -> dict[str, list[tuple[np.ndarray, float
     # AU1 raises the middle of the forehead into horizontal lines; AU2 its sides. The skin between
     # two lines bulges and catches the light.
     strokes["AU1"] = [(line((mid_x - 0.35, top_y - step), (mid_x, top_y - step - 0.03), (mid_x + 0.35, top_y - step)),
-                       0.3 if step in (0.1, 0.22, 0.34) else -0.12, 0.03) for step in (0.1, 0.16, 0.22, 0.28, 0.34)]
+                       depth, 0.03) for step, depth in ((0.1, 0.3), (0.16, -0.12), (0.22, 0.3), (0.28, -0.12), (0.34, 0.3))]
     strokes["AU2"] = [(line((mid_x + side * 0.25, top_y - step - 0.02), (mid_x + side * 0.7, top_y - step + 0.04)),
-                       0.25 if step in (0.1, 0.22) else -0.1, 0.03) for side in (-1, 1) for step in (0.1, 0.16, 0.22)]
+                       depth, 0.03) for side in (-1, 1) for step, depth in ((0.1, 0.25), (0.16, -0.1), (0.22, 0.25))]
     # Nasolabial folds: from above the nose wing, around it, to beyond the lip corner; AU12 and
     # AU10 deepen them, AU9 most, and AU9 also wrinkles the bridge of the nose.
     def fold(wing: list[int], corner: int, side: float) -> np.ndarray:
