@@ -1,7 +1,7 @@
 """The neural talking head, measured: emotion effect, lip sync, adapter cost, memory against clip length.
 
     python benchmarks/neural_talking_head.py --model RUN_DIR [--seeds 2] [--seconds 2] [--out results.json]
-        [--only emotion,lips,cost,svd-cost,memory] [--repeats 6] [--portrait FACE.png]
+        [--only emotion,lips,cost,svd-cost,memory] [--repeats 6] [--portrait FACE.png] [--emotions all]
 
 * **Emotion effect**: a frame classifier trained separately (logistic regression on the face
   region of the training clips' frames, grey and averaged down to 16x16; not the adapter's own probe) reads the emotion of
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised")
+EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised")  # the default; --emotions all: every category
 
 
 def face_features(frames: np.ndarray, box: tuple[float, float, float, float], size: int = 16) -> np.ndarray:
@@ -73,7 +73,8 @@ def mouth_opening(frames: np.ndarray, lips: np.ndarray) -> np.ndarray:
     return 255 - frames[:, y0:y1, x0:x1].mean(axis=(1, 2, 3))
 
 
-def train_frame_classifier(model_dir: Path, vae, resolution: int, fps: float, face_scale: float):
+def train_frame_classifier(model_dir: Path, vae, resolution: int, fps: float, face_scale: float,
+                           emotions: tuple[str, ...] = EMOTIONS):
     """Logistic regression on the training clips' frames (the corpus the model was trained on), as the VAE
     returns them; with its accuracy on the frames of clips of one sentence when fitted on the others, and
     the mouth-opening/loudness correlation of those frames (what the lip-sync figure can reach)."""
@@ -87,7 +88,7 @@ def train_frame_classifier(model_dir: Path, vae, resolution: int, fps: float, fa
     manifest = Path(config["manifest"] or model_dir / "corpus" / "manifest.jsonl")
     features, labels, texts, box, correlations = [], [], [], None, []
     for clip in read_manifest(manifest):
-        if clip.emotion not in EMOTIONS or not clip.video:
+        if clip.emotion not in emotions or not clip.video:
             continue
         frames, face, lip_box, audio = load_clip_frames(clip, fps, resolution, 10.0, face_scale)
         box = box or face
@@ -125,12 +126,13 @@ def generate(backend, portrait, audio_path: Path, emotion: str, seed: int, fps: 
 def emotion_effect(args, backend, portrait, speech: Path, fps: float) -> dict:
     import cv2
 
+    emotions = args.emotions
     classifier, box, ceiling, lips = train_frame_classifier(args.model, backend.pipeline.vae, backend.resolution, fps,
-                                                           backend.face_scale)
+                                                           backend.face_scale, emotions)
     print(f"frame classifier: {ceiling:.2f} of held-out training frames (through the VAE) read correctly", flush=True)
     print(f"training clips (through the VAE): mouth opening vs loudness r = {lips:.2f}", flush=True)
     results: dict[str, object] = {"classifier held-out accuracy": ceiling, "training clips lip sync r": lips}
-    for emotion in EMOTIONS:
+    for emotion in emotions:
         rows = {"model scale": [], "scale 0": []}
         for seed in range(args.seeds):
             for name, scale in (("model scale", None), ("scale 0", 0.0)):
@@ -141,8 +143,8 @@ def emotion_effect(args, backend, portrait, speech: Path, fps: float) -> dict:
                 rows[name].append(float(np.mean(predicted == emotion)))
         results[emotion] = {name: statistics.mean(values) for name, values in rows.items()}
         print(f"{emotion:>10}: read as requested {results[emotion]['model scale']:.2f} "
-              f"(emotion scale 0: {results[emotion]['scale 0']:.2f}; chance {1 / len(EMOTIONS):.2f})", flush=True)
-    results["mean"] = {name: statistics.mean(results[e][name] for e in EMOTIONS) for name in ("model scale", "scale 0")}
+              f"(emotion scale 0: {results[emotion]['scale 0']:.2f}; chance {1 / len(emotions):.2f})", flush=True)
+    results["mean"] = {name: statistics.mean(results[e][name] for e in emotions) for name in ("model scale", "scale 0")}
     print(f"      mean: read as requested {results['mean']['model scale']:.2f} "
           f"(emotion scale 0: {results['mean']['scale 0']:.2f})", flush=True)
     return results
@@ -341,6 +343,9 @@ def main() -> None:
                         help="the face to animate (default: the bundled astronaut photo; e.g. RUN/corpus/portraits/"
                              "astro-a.png, the face the tiny recipe trains on)")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of the memory probe's shortest clip")
+    parser.add_argument("--emotions", default=",".join(EMOTIONS),
+                        help="comma-separated emotions the classifier learns and the clips are asked for, or 'all' "
+                             f"(default: {','.join(EMOTIONS)})")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     parser.add_argument("--repeats", type=int, default=6, help="alternating repeats of the adapter-cost steps")
@@ -348,6 +353,12 @@ def main() -> None:
                         help="comma-separated parts to measure (default: all)")
     parser.add_argument("--memory-probe", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    from emostudio.conditioning.taxonomy import CATEGORIES
+
+    args.emotions = CATEGORIES if args.emotions == "all" else tuple(e.strip() for e in args.emotions.split(",") if e.strip())
+    unknown = [e for e in args.emotions if e not in CATEGORIES]
+    if unknown:
+        parser.error(f"unknown emotion {unknown[0]!r}; choose from {', '.join(CATEGORIES)} or 'all'")
     if args.memory_probe is not None:
         memory_probe(args.model, args.memory_probe, args.steps)
         return

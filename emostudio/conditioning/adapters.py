@@ -344,8 +344,8 @@ class LatentEmotionProbe(ModelMixin, ConfigMixin):
     """The emotion-discrimination objective: the bank's classifier read from a denoised latent.
 
     Pooled latent features are mapped into the bank's token space and classified by the bank's
-    own (frozen) classifier, so a generator is pushed to make latents whose emotion the bank can
-    name (DICE-Talk's emotion-discrimination loss).
+    own classifier, so a generator is pushed to make latents whose emotion the bank can name
+    (DICE-Talk's emotion-discrimination loss).
     """
 
     config_name = "latent_emotion_probe_config.json"

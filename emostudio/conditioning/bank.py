@@ -9,6 +9,10 @@ codes and a mixture borrows from all of its parts.
 Untrained, the prototype means are an isometric embedding of the categories' VAD coordinates
 (a fixed orthonormal 3->D map), so distances between prototypes equal distances in VAD space and
 related emotions lie close; the codebook starts as jittered copies of the prototypes.
+
+With ``slot_projections`` each token also reads the emotion through its own learned projection, so
+the N tokens differ from one another (the codebook's atoms alone are too alike for that); a
+generator whose adapter attends to the tokens can then route them to different places.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class EmotionBank(PretrainedModule):
         prior_scale: float = 1.0,
         prior_std: float = 0.15,
         seed: int = 0,
+        slot_projections: bool = False,
     ) -> None:
         super().__init__()
         if category_vad is None:
@@ -83,6 +88,11 @@ class EmotionBank(PretrainedModule):
         self.query_proj = nn.Linear(embedding_dim, embedding_dim)
         self.attention = nn.MultiheadAttention(embedding_dim, num_heads, batch_first=True)
         self.token_norm = nn.LayerNorm(embedding_dim)
+        # Each token reads the emotion through its own projection, so that the N tokens differ (the
+        # codebook's atoms alone are too alike to make them differ) and an adapter can attend to
+        # different tokens in different places of a picture.
+        self.slot_projection = (nn.Parameter(torch.randn(num_tokens, embedding_dim, embedding_dim, generator=generator)
+                                             / math.sqrt(embedding_dim)) if slot_projections else None)
         # Emotion classifier on the pooled tokens: the emotion-discrimination objective generators
         # are trained against. Initialised to read the prototypes, so it is sensible untrained.
         self.classifier = nn.Linear(embedding_dim, len(categories))
@@ -126,7 +136,9 @@ class EmotionBank(PretrainedModule):
         queries = self.token_queries[None] + self.query_proj(vector)[:, None]
         codebook = self.codebook[None].expand(batch, -1, -1)
         attended, _ = self.attention(queries, codebook, codebook, need_weights=False)
-        return self.token_norm(attended + vector[:, None])
+        if self.slot_projection is None:
+            return self.token_norm(attended + vector[:, None])
+        return self.token_norm(attended + torch.einsum("bd,nde->bne", vector, self.slot_projection))
 
     def embed(self, specs: EmotionSpec | list[EmotionSpec]) -> EmotionEmbedding:
         specs = [specs] if isinstance(specs, EmotionSpec) else list(specs)

@@ -17,7 +17,8 @@ classifier reads the emotion from the pooled denoised latent (``LatentEmotionPro
 audio and emotion are each dropped at random, which is what makes their guidance scales separate.
 
 * ``base_model`` set (an SVD image-to-video folder): the backbone is frozen; the adapters, the
-  audio projector and the probe train, with optional LoRA on the UNet's attention (``lora_rank``).
+  audio projector, the emotion bank (``train_emotion_bank``) and the probe train, with optional
+  LoRA on the UNet's attention (``lora_rank``).
 * ``base_model`` empty (the tiny CPU recipe): a random frozen SVD cannot draw a face, so a tiny
   VAE is fitted first (``vae_steps``) and the tiny UNet trains with the adapters.
 * ``base_run`` set (fine-tuning on a face, ``--video``): a trained talking-head run stays frozen
@@ -71,6 +72,8 @@ class TalkingHeadConfig(TrainingConfig):
     face_weight: float = 1.0
     lip_weight: float = 2.0
     emotion_loss_weight: float = 0.1
+    # The EmotionBank learns with the adapters, as DICE-Talk's emotion banks do (frozen when fine-tuning a face).
+    train_emotion_bank: bool = True
     drop_reference: float = 0.1
     drop_audio: float = 0.2
     drop_emotion: float = 0.3
@@ -347,7 +350,7 @@ class TalkingHeadTrainingModel(torch.nn.Module):
         self.adapter = pipeline.adapter
         self.audio_projector = pipeline.audio_projector
         self.probe = probe
-        self.bank = pipeline.emotion_bank.requires_grad_(False)
+        self.bank = pipeline.emotion_bank
         self.config = config
         self.register_buffer("time_ids", torch.tensor([[config.fps - 1, config.motion_bucket_id,
                                                         config.noise_aug_strength]]), persistent=False)
@@ -367,7 +370,7 @@ class TalkingHeadTrainingModel(torch.nn.Module):
         scale_in = 1 / torch.sqrt(sigma**2 + 1)
         reference = (batch["reference_latent"] * keep_reference.reshape(-1, 1, 1, 1))[:, None]
         model_input = torch.cat([noisy * scale_in, reference.expand(-1, clean.shape[1], -1, -1, -1)], dim=2)
-        with torch.no_grad():
+        with torch.set_grad_enabled(self.bank.prototype_mean.requires_grad):
             emotion = self.bank(batch["weights"], batch["intensity"]).tokens
         tokens = {"audio": self.audio_projector(batch["audio"]), "emotion": emotion}
         with self.adapter.conditioned(tokens=tokens, scales={"audio": keep_audio, "emotion": keep_emotion},
@@ -476,6 +479,7 @@ def train(config: TalkingHeadConfig) -> dict[str, float]:
     frozen_adapters = bool(config.base_run)
     for module in (pipeline.adapter, pipeline.audio_projector):
         module.requires_grad_(not frozen_adapters)
+    pipeline.emotion_bank.requires_grad_(config.train_emotion_bank and not frozen_adapters)
     if config.base_run and (Path(config.base_run) / "probe").is_dir():
         probe = LatentEmotionProbe.from_pretrained(str(Path(config.base_run) / "probe"))
     else:

@@ -48,8 +48,8 @@ def trained(corpus, tmp_path_factory):
     return run
 
 
-def _adapter(run):
-    return load_file(str(next((run / "adapter").glob("*.safetensors"))))
+def _weights(run, part="adapter"):
+    return load_file(str(next((run / part).glob("*.safetensors"))))
 
 
 def test_training_writes_a_run_and_resumes_exactly(trained, tmp_path):
@@ -58,20 +58,28 @@ def test_training_writes_a_run_and_resumes_exactly(trained, tmp_path):
     history = [json.loads(line) for line in (trained / "loss_history.jsonl").read_text().splitlines()]
     assert [row["step"] for row in history] == [1, 2, 3, 4]
     assert all(row["loss"] > 0 and "emotion" in row and "diffusion" in row for row in history)
-    final = _adapter(trained)
+    final = _weights(trained)
     # The adapter's outputs left zero: training moved them.
     assert any(torch.count_nonzero(v) for k, v in final.items() if "to_out" in k)
+    # The bank learned with them (its prototypes and token projections moved from their start).
+    from emostudio.conditioning import EmotionBank
+
+    start = EmotionBank(slot_projections=True).state_dict()
+    bank = _weights(trained, "emotion_bank")
+    assert not torch.equal(bank["slot_projection"], start["slot_projection"])
+    assert not torch.equal(bank["prototype_mean"], start["prototype_mean"])
 
     resumed = tmp_path / "resumed"
-    shutil.copytree(trained, resumed, ignore=shutil.ignore_patterns("checkpoint-4", "adapter", "unet"))
+    shutil.copytree(trained, resumed, ignore=shutil.ignore_patterns("checkpoint-4", "adapter", "emotion_bank", "unet"))
     config = _config(tmp_path, manifest=json.loads((trained / "config.json").read_text())["manifest"], max_steps=4,
                      checkpointing_steps=2, face_scale=1.3)
     assert main(["train", "talking-head", "--config", str(config), "--output-dir", str(resumed),
                  "--resume-from-checkpoint", "latest"]) == 0
-    again = _adapter(resumed)
-    assert final.keys() == again.keys()
-    for key in final:
-        torch.testing.assert_close(again[key], final[key], rtol=0, atol=0)
+    for part in ("adapter", "emotion_bank"):
+        final, again = _weights(trained, part), _weights(resumed, part)
+        assert final.keys() == again.keys()
+        for key in final:
+            torch.testing.assert_close(again[key], final[key], rtol=0, atol=0)
 
 
 def test_cli_talks_with_the_diffusion_backend(trained, tmp_path):

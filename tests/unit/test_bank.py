@@ -141,6 +141,25 @@ def test_tokens_depend_on_intensity(bank: EmotionBank) -> None:
     assert not torch.allclose(weak, strong, atol=1e-3)
 
 
+def _slot_similarity(tokens: torch.Tensor) -> float:
+    """The largest cosine similarity between two different tokens of one embedding (N, D)."""
+    unit = torch.nn.functional.normalize(tokens - tokens.mean(-1, keepdim=True), dim=-1)
+    similarity = unit @ unit.T
+    return float(similarity[~torch.eye(len(tokens), dtype=torch.bool)].max())
+
+
+def test_slot_projections_make_the_tokens_of_one_emotion_differ(tmp_path: Path) -> None:
+    specs = _specs(["angry", "happy"])
+    plain = EmotionBank().eval().embed(specs).tokens.detach()
+    slotted_bank = EmotionBank(slot_projections=True).eval()
+    slotted = slotted_bank.embed(specs).tokens.detach()
+    # Without them the codebook's atoms are too alike: every token of an emotion is the same token.
+    assert min(_slot_similarity(t) for t in plain) > 0.99
+    assert max(_slot_similarity(t) for t in slotted) < 0.9
+    loaded = _assert_round_trip(slotted_bank, tmp_path / "slotted")
+    assert loaded.slot_projection is not None
+
+
 def test_posterior_of_each_prototype_is_its_own_category(bank: EmotionBank) -> None:
     posterior = bank.posterior(bank.prototype_mean.detach())
     assert posterior.shape == (len(CATEGORIES), len(CATEGORIES))
@@ -234,5 +253,8 @@ def test_bundled_embedder_saved_by_diffusers_loads_as_it_was_saved(tmp_path: Pat
             assert torch.equal(model.state_dict()[name], tensor), name
         model.save_pretrained(tmp_path / folder)
         written = json.loads((tmp_path / folder / kind.config_name).read_text())
-        assert {k: v for k, v in written.items() if not k.startswith("_")} == \
+        assert {k: v for k, v in written.items() if k in config and not k.startswith("_")} == \
             {k: v for k, v in config.items() if not k.startswith("_")}
+        # Options added since it was saved are written at the values that reproduce it (their defaults).
+        added = {k: v for k, v in written.items() if k not in config and not k.startswith("_")}
+        assert added == {k: v for k, v in kind().config.items() if k in added}

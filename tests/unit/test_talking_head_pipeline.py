@@ -70,6 +70,14 @@ def test_adapters_are_exact_noops_at_init_and_at_scale_zero():
     assert not torch.allclose(_run(pipeline, emotion="angry"), bare)
 
 
+def test_emotion_tokens_of_one_emotion_differ_from_one_another():
+    # One token repeated would reach every place of the face as the same offset.
+    tokens = _pipeline().emotion_tokens("angry")
+    unit = torch.nn.functional.normalize(tokens - tokens.mean(-1, keepdim=True), dim=-1)
+    similarity = unit @ unit.T
+    assert len(tokens) > 1 and similarity[~torch.eye(len(tokens), dtype=torch.bool)].max() < 0.9
+
+
 def test_emotion_scale_zero_is_exactly_the_audio_only_result():
     pipeline = _pipeline()
     _train_outputs(pipeline)

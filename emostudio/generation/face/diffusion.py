@@ -7,7 +7,10 @@ decoupled cross-attention adapter (``conditioning/adapters.py``), restricted to 
 
 * **audio** tokens per frame: a speech encoder from transformers (wav2vec2) over the whole track,
   a window of its hidden states around each frame's time, projected to a few tokens;
-* **emotion** tokens per frame from the EmotionBank (a timeline's segments joined by smooth ramps).
+* **emotion** tokens per frame from the EmotionBank (a timeline's segments joined by smooth ramps),
+  a bank with slot projections, so that its tokens differ from one another and the face's
+  parts can attend to different ones (with one token repeated, emotion entered the face as one
+  offset everywhere, and anger never came through).
 
 SVD's UNet copies one context to every frame and its temporal blocks read frame 0's context only,
 so the adapter sits on the spatial layers, where frames are folded into the batch and each frame
@@ -212,7 +215,7 @@ class EmotionTalkingHeadPipeline(DiffusionPipeline):
     def with_new_adapters(cls, vae, image_encoder, unet, scheduler, feature_extractor, audio_encoder,
                           audio_context: int = 2, audio_tokens: int = 4,
                           emotion_bank: EmotionBank | None = None) -> EmotionTalkingHeadPipeline:
-        bank = emotion_bank or EmotionBank()
+        bank = emotion_bank or EmotionBank(slot_projections=True)
         token_dim = unet.config.cross_attention_dim
         projector = AudioTokenProjector(audio_encoder.config.hidden_size, audio_context, audio_tokens, token_dim)
         adapter = DecoupledCrossAttentionAdapter.for_backbone(
