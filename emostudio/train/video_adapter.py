@@ -84,7 +84,6 @@ class VideoAdapterConfig(TrainingConfig):
     flow_shift: float = 3.0
     lora_rank: int = 0  # > 0: LoRA on the transformer's attention (with a pretrained base_model)
     max_sequence_length: int = 32
-    cpu_threads: int = 0  # 0: torch's default; tiny models gain nothing from more than one
     # Validation renders and the defaults the run generates with.
     validation_prompt: str = "a street at night"
     inference_steps: int = 20
@@ -359,8 +358,6 @@ def train(config: VideoAdapterConfig) -> dict[str, float]:
     if config.num_frames % 4 != 1 or config.height % 16 or config.width % 16:
         raise EmostudioError(f"num_frames must be 4k + 1 and height and width multiples of 16 (Wan's VAE and patches); "
                              f"got {config.num_frames} frames at {config.width}x{config.height}.")
-    if config.cpu_threads > 0:
-        torch.set_num_threads(config.cpu_threads)
     accelerator = make_accelerator(config)
     output = Path(config.output_dir)
     clips = prepare_data(config, accelerator)
