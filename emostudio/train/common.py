@@ -80,6 +80,8 @@ def load_config(kind: type[ConfigType], path: str | os.PathLike | None, **overri
         if expected is list and isinstance(value, str):  # "freeze: audio" means the list [audio]
             values[key] = [value]
             continue
+        if expected is bool:  # bool("no") is True: only YAML's true and false say yes or no
+            raise EmostudioError(f"Config key {key!r} should be true or false, not {value!r}.")
         try:
             values[key] = expected(value) if not isinstance(value, bool) else value
         except (TypeError, ValueError) as error:
