@@ -345,22 +345,30 @@ class LatentEmotionProbe(ModelMixin, ConfigMixin):
 
     Pooled latent features are mapped into the bank's token space and classified by the bank's
     own classifier, so a generator is pushed to make latents whose emotion the bank can name
-    (DICE-Talk's emotion-discrimination loss).
+    (DICE-Talk's emotion-discrimination loss). With ``grid`` > 1 the probe also sees the latent
+    averaged over a grid x grid layout of each frame, so it can tell where in the face a change is.
     """
 
     config_name = "latent_emotion_probe_config.json"
 
     @register_to_config
-    def __init__(self, latent_channels: int, embedding_dim: int = 64, hidden_dim: int = 128):
+    def __init__(self, latent_channels: int, embedding_dim: int = 64, hidden_dim: int = 128, grid: int = 1):
         super().__init__()
-        self.to_token = nn.Sequential(nn.Linear(2 * latent_channels, hidden_dim), nn.SiLU(),
-                                      nn.Linear(hidden_dim, embedding_dim))
+        features = 2 * latent_channels + (latent_channels * grid * grid if grid > 1 else 0)
+        self.to_token = nn.Sequential(nn.Linear(features, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, embedding_dim))
 
     def forward(self, latents: torch.Tensor, channel_dim: int = 1) -> torch.Tensor:
-        """(B, C, ...) or any layout with channels at ``channel_dim`` -> (B, 1, D) tokens."""
-        moved = latents.movedim(channel_dim, 1).flatten(2)
-        pooled = torch.cat([moved.mean(-1), moved.std(-1)], dim=-1)
-        return self.to_token(pooled.float())[:, None]
+        """(B, C, ..., H, W) or any layout with channels at ``channel_dim`` -> (B, 1, D) tokens."""
+        moved = latents.movedim(channel_dim, 1).float()
+        flat = moved.flatten(2)
+        pooled = [flat.mean(-1), flat.std(-1)]
+        grid = self.config.grid
+        if grid > 1:
+            batch, channels, height, width = moved.shape[0], moved.shape[1], moved.shape[-2], moved.shape[-1]
+            frames = moved.reshape(batch, channels, -1, height, width).movedim(2, 1).flatten(0, 1)
+            layout = torch.nn.functional.adaptive_avg_pool2d(frames, grid)
+            pooled.append(layout.reshape(batch, -1, channels * grid * grid).mean(1))
+        return self.to_token(torch.cat(pooled, dim=-1))[:, None]
 
     def loss(self, latents: torch.Tensor, bank, target_weights: torch.Tensor, channel_dim: int = 1,
              row_weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -368,9 +376,41 @@ class LatentEmotionProbe(ModelMixin, ConfigMixin):
 
         ``row_weights`` (B,) counts some rows only (those whose emotion stream was on in training).
         """
-        logits = bank.classify(self(latents, channel_dim))
-        if row_weights is None:
-            return torch.nn.functional.cross_entropy(logits, target_weights.to(logits))
-        per_row = -(target_weights.to(logits) * torch.log_softmax(logits, dim=-1)).sum(-1)
-        row_weights = row_weights.to(per_row)
-        return (per_row * row_weights).sum() / row_weights.sum().clamp(min=1.0)
+        return soft_cross_entropy(bank.classify(self(latents, channel_dim)), target_weights, row_weights)
+
+    def discrimination_loss(self, denoised: torch.Tensor, clean: torch.Tensor, bank, target_weights: torch.Tensor,
+                            channel_dim: int = 1, row_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """The probe learns to name the emotion of real latents; the generator is pushed to make denoised
+        latents that the probe, as it stands, names as asked.
+
+        The probe and the bank's classifier never learn from the generator's latents: trained on those as
+        well, they and the generator could agree on a code the data does not have (a colour shift, a darker
+        face) instead of the expression. ``row_weights`` selects the generated rows that count.
+        """
+        real = self.loss(clean.detach(), bank, target_weights, channel_dim)
+        with parameters_frozen(self, bank.classifier):
+            generated = self.loss(denoised, bank, target_weights, channel_dim, row_weights)
+        return real + generated
+
+
+@contextmanager
+def parameters_frozen(*modules: nn.Module) -> Iterator[None]:
+    """Inside, what is computed does not train these modules' parameters (gradients still reach the inputs)."""
+    parameters = [(parameter, parameter.requires_grad) for module in modules for parameter in module.parameters()]
+    for parameter, _ in parameters:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, wanted in parameters:
+            parameter.requires_grad_(wanted)
+
+
+def soft_cross_entropy(logits: torch.Tensor, target_weights: torch.Tensor,
+                       row_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy against (B, K) mixture targets, over the rows ``row_weights`` (B,) counts."""
+    per_row = -(target_weights.to(logits) * torch.log_softmax(logits, dim=-1)).sum(-1)
+    if row_weights is None:
+        return per_row.mean()
+    row_weights = row_weights.to(per_row)
+    return (per_row * row_weights).sum() / row_weights.sum().clamp(min=1.0)

@@ -13,8 +13,9 @@ there is one), so the emotion has to come from the emotion tokens.
 
 The loss is SVD's (EDM preconditioning, v-prediction, log-normal noise levels) on the denoised
 latent, weighted up on the face and lips, plus the emotion-discrimination objective: the bank's
-classifier reads the emotion from the pooled denoised latent (``LatentEmotionProbe``). Reference,
-audio and emotion are each dropped at random, which is what makes their guidance scales separate.
+classifier reads the emotion from the pooled denoised latent (``LatentEmotionProbe``, which learns
+from the training clips' own latents only). Reference, audio and emotion are each dropped at
+random, which is what makes their guidance scales separate.
 
 * ``base_model`` set (an SVD image-to-video folder): the backbone is frozen; the adapters, the
   audio projector, the emotion bank (``train_emotion_bank``) and the probe train, with optional
@@ -72,6 +73,9 @@ class TalkingHeadConfig(TrainingConfig):
     face_weight: float = 1.0
     lip_weight: float = 2.0
     emotion_loss_weight: float = 0.1
+    # The discrimination probe also sees each frame's latent averaged on a grid x grid layout: the mean and
+    # spread of the whole latent tell a darker face, not where the brows and the lips are.
+    probe_grid: int = 4
     # The EmotionBank learns with the adapters, as DICE-Talk's emotion banks do (frozen when fine-tuning a face).
     train_emotion_bank: bool = True
     drop_reference: float = 0.1
@@ -383,8 +387,8 @@ class TalkingHeadTrainingModel(torch.nn.Module):
         region = (1 + config.face_weight * batch["face"] + config.lip_weight * batch["lips"])[:, None]
         parts = {"diffusion": (weight * region * (denoised - clean) ** 2).mean()}
         if config.emotion_loss_weight:
-            parts["emotion"] = self.probe.loss(denoised, self.bank, batch["weights"], channel_dim=2,
-                                               row_weights=keep_emotion)
+            parts["emotion"] = self.probe.discrimination_loss(denoised, clean, self.bank, batch["weights"],
+                                                              channel_dim=2, row_weights=keep_emotion)
         parts["loss"] = parts["diffusion"] + config.emotion_loss_weight * parts.get("emotion", 0.0)
         return parts
 
@@ -483,7 +487,8 @@ def train(config: TalkingHeadConfig) -> dict[str, float]:
     if config.base_run and (Path(config.base_run) / "probe").is_dir():
         probe = LatentEmotionProbe.from_pretrained(str(Path(config.base_run) / "probe"))
     else:
-        probe = LatentEmotionProbe(pipeline.vae.config.latent_channels, pipeline.emotion_bank.config.embedding_dim)
+        probe = LatentEmotionProbe(pipeline.vae.config.latent_channels, pipeline.emotion_bank.config.embedding_dim,
+                                   grid=config.probe_grid)
     probe.requires_grad_(not frozen_adapters)
     model = TalkingHeadTrainingModel(pipeline, probe, config)
     trainable = [p for p in model.parameters() if p.requires_grad]

@@ -169,6 +169,38 @@ def test_stream_dropout_and_probe_train_towards_the_requested_emotion():
     assert (bank.classify(probe(latents)).argmax(-1) == weights.argmax(-1)).all()
 
 
+def test_discrimination_loss_trains_the_probe_on_real_latents_only():
+    bank = EmotionBank()
+    probe = LatentEmotionProbe(latent_channels=4, embedding_dim=64)
+    generator = torch.Generator().manual_seed(0)
+    weights, _ = bank.weights_for([EmotionSpec.parse(name) for name in ("happy", "sad")])
+    clean = torch.randn(2, FRAMES, 4, 8, 8, generator=generator)
+    denoised = torch.randn(2, FRAMES, 4, 8, 8, generator=generator, requires_grad=True)
+    trainable = [*probe.parameters(), *bank.classifier.parameters()]
+
+    probe.discrimination_loss(denoised, clean, bank, weights, channel_dim=2).backward()
+    combined = [parameter.grad.clone() for parameter in trainable]
+    assert denoised.grad.abs().sum() > 0  # the generator is pushed
+    assert all(parameter.requires_grad for parameter in trainable)
+
+    for parameter in trainable:
+        parameter.grad = None
+    probe.loss(clean, bank, weights, channel_dim=2).backward()
+    # The probe and the classifier learn exactly what the real latents alone teach them.
+    for parameter, gradient in zip(trainable, combined):
+        torch.testing.assert_close(parameter.grad, gradient)
+
+
+def test_grid_probe_tells_where_in_the_frame_a_change_is():
+    upper = torch.zeros(1, 4, FRAMES, 8, 8)
+    upper[..., :4, :] = 1.0
+    lower = upper.flip(-2)  # the same values, so the same mean and spread, in the other half
+    whole = LatentEmotionProbe(latent_channels=4, embedding_dim=64)
+    gridded = LatentEmotionProbe(latent_channels=4, embedding_dim=64, grid=4)
+    torch.testing.assert_close(whole(upper), whole(lower))
+    assert (gridded(upper) - gridded(lower)).abs().max() > 1e-3
+
+
 def test_processor_adds_the_decoupled_attention_of_the_layers_own_query():
     unet = _svd_unet()
     name = next(n for n in unet.attn_processors if _spatial_only(n))
