@@ -1,7 +1,7 @@
 """The neural talking head, measured: emotion effect, lip sync, adapter cost, memory against clip length.
 
     python benchmarks/neural_talking_head.py --model RUN_DIR [--seeds 2] [--seconds 2] [--out results.json]
-        [--only emotion,lips,cost,svd-cost,memory] [--repeats 6] [--portrait FACE.png] [--emotions all]
+        [--only emotion,lips,fit,cost,svd-cost,memory] [--repeats 6] [--portrait FACE.png] [--emotions all]
 
 * **Emotion effect**: a frame classifier trained separately (logistic regression on the face
   region of the training clips' frames, grey and averaged down to 16x16; not the adapter's own probe) reads the emotion of
@@ -15,6 +15,10 @@
   correlated frame by frame, against the same clip generated from speech shifted by half its length.
 * **Lip sync** is also measured on the training clips themselves (through the VAE), the figure a
   generated clip can be compared with.
+* **Fit with and without the emotion stream** (``fit``): the model's own diffusion loss on the
+  training clips' windows, per emotion, with the emotion stream on and off (reference and audio on,
+  the same noise). A diagnostic, not evidence of quality: an emotion stream that helps the model
+  draw its training clips lowers it; one that has learnt a code of its own raises it.
 * **Adapter cost**: one training step (forward and backward) of the same UNet and batch with and
   without the adapters: the ratio of step times (interleaved runs, CPU time of one thread) and of
   the bytes saved for backward (the activation memory a step holds); on the tiny UNet, and on a
@@ -171,6 +175,44 @@ def lip_sync(args, backend, portrait, speech: Path, fps: float) -> dict:
     print(f"lip sync: mouth opening vs loudness r = {result['speech']:.2f} (shifted-speech control "
           f"{result['shifted speech']:.2f})", flush=True)
     return result
+
+
+def training_fit(args, backend, draws: int = 3) -> dict:
+    import dataclasses
+
+    from emostudio.conditioning.adapters import LatentEmotionProbe
+    from emostudio.train.talking_head import (TalkingHeadConfig, TalkingHeadTrainingModel, WindowDataset, collate,
+                                              encode_clip, pick_references, prepare_clips)
+
+    saved = json.loads((args.model / "config.json").read_text())
+    fields = {field.name for field in dataclasses.fields(TalkingHeadConfig)}
+    config = TalkingHeadConfig(**{key: value for key, value in saved.items() if key in fields})
+    config = dataclasses.replace(config, manifest=str(Path(config.manifest or args.model / "corpus" / "manifest.jsonl")),
+                                 drop_reference=0.0, drop_audio=0.0, emotion_loss_weight=0.0)
+    pipeline = backend.pipeline
+    with torch.no_grad():
+        clips = [encode_clip(pipeline, clip, config) for clip in prepare_clips(config)
+                 if clip.split == "train" and clip.emotion in args.emotions]
+        references, _ = pick_references(pipeline, clips, config)
+    windows = WindowDataset(clips, references, pipeline.emotion_bank, config.frames_per_sample)
+    probe = LatentEmotionProbe.from_pretrained(str(args.model / "probe"))
+    losses: dict[str, dict[str, list[float]]] = {e: {"emotion on": [], "emotion off": []} for e in args.emotions}
+    for name, dropped in (("emotion on", 0.0), ("emotion off", 1.0)):
+        model = TalkingHeadTrainingModel(pipeline, probe, dataclasses.replace(config, drop_emotion=dropped)).eval()
+        for item in range(len(windows)):
+            batch = collate([windows[item]])
+            with torch.no_grad():
+                loss = statistics.mean(float(model(batch, torch.Generator().manual_seed(draw))["diffusion"])
+                                       for draw in range(draws))
+            losses[clips[windows.index[item][0]].clip.emotion][name].append(loss)
+    results = {}
+    for emotion, rows in losses.items():
+        results[emotion] = {name: statistics.mean(values) for name, values in rows.items()}
+        change = results[emotion]["emotion on"] / results[emotion]["emotion off"] - 1
+        print(f"{emotion:>10}: training-window loss {results[emotion]['emotion on']:.3f} with the emotion stream, "
+              f"{results[emotion]['emotion off']:.3f} without ({abs(change):.0%} {'higher' if change > 0 else 'lower'} "
+              "with it)", flush=True)
+    return results
 
 
 def adapter_cost(repeats: int = 6) -> dict:
@@ -349,7 +391,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     parser.add_argument("--repeats", type=int, default=6, help="alternating repeats of the adapter-cost steps")
-    parser.add_argument("--only", default="emotion,lips,cost,svd-cost,memory",
+    parser.add_argument("--only", default="emotion,lips,fit,cost,svd-cost,memory",
                         help="comma-separated parts to measure (default: all)")
     parser.add_argument("--memory-probe", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -375,6 +417,7 @@ def main() -> None:
     PiperSpeechBackend().speak("We will talk about this later.", "neutral", seed=0).save(speech)
     parts = {"emotion": ("emotion_effect", lambda: emotion_effect(args, backend, portrait, speech, fps)),
              "lips": ("lip_sync", lambda: lip_sync(args, backend, portrait, speech, fps)),
+             "fit": ("training_fit", lambda: training_fit(args, backend)),
              "cost": ("adapter_cost", lambda: adapter_cost(args.repeats)),
              "svd-cost": ("adapter_cost_svd_proportions", lambda: adapter_cost_svd_proportions(max(args.repeats // 2, 1))),
              "memory": ("memory_mib", lambda: memory_against_length(args))}
