@@ -443,6 +443,9 @@ def check_config(config: TalkingHeadConfig) -> None:
         raise EmostudioError(f"resolution must be a multiple of 8 of at least 32, not {config.resolution}.")
     if not 0 <= config.overlap_frames < config.window_frames:
         raise EmostudioError("overlap_frames must be at least 0 and below window_frames.")
+    if config.probe_grid < 1:
+        raise EmostudioError(f"probe_grid must be 1 (the whole latent) or more (a grid per frame), not "
+                             f"{config.probe_grid}.")
 
 
 def train(config: TalkingHeadConfig) -> dict[str, float]:

@@ -27,3 +27,11 @@ def test_numbers_are_converted_and_words_refused(tmp_path):
     assert _config(tmp_path, "resolution: 64.0\n").resolution == 64
     with pytest.raises(EmostudioError, match="'resolution' should be int"):
         _config(tmp_path, "resolution: many\n")
+
+
+def test_talking_head_refuses_a_probe_grid_below_one(tmp_path):
+    from emostudio.train.talking_head import check_config
+
+    check_config(_config(tmp_path, "probe_grid: 1\n"))
+    with pytest.raises(EmostudioError, match="probe_grid must be 1 .* not 0"):
+        check_config(_config(tmp_path, "probe_grid: 0\n"))
