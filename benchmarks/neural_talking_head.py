@@ -181,14 +181,13 @@ def training_fit(args, backend, draws: int = 3) -> dict:
     import dataclasses
 
     from emostudio.conditioning.adapters import LatentEmotionProbe
+    from emostudio.train.common import load_config
     from emostudio.train.talking_head import (TalkingHeadConfig, TalkingHeadTrainingModel, WindowDataset, collate,
                                               encode_clip, pick_references, prepare_clips)
 
-    saved = json.loads((args.model / "config.json").read_text())
-    fields = {field.name for field in dataclasses.fields(TalkingHeadConfig)}
-    config = TalkingHeadConfig(**{key: value for key, value in saved.items() if key in fields})
-    config = dataclasses.replace(config, manifest=str(Path(config.manifest or args.model / "corpus" / "manifest.jsonl")),
-                                 drop_reference=0.0, drop_audio=0.0, emotion_loss_weight=0.0)
+    config = load_config(TalkingHeadConfig, args.model / "config.json", drop_reference=0.0, drop_audio=0.0,
+                         emotion_loss_weight=0.0)
+    config = dataclasses.replace(config, manifest=config.manifest or str(args.model / "corpus" / "manifest.jsonl"))
     pipeline = backend.pipeline
     with torch.no_grad():
         clips = [encode_clip(pipeline, clip, config) for clip in prepare_clips(config)

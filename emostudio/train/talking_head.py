@@ -466,7 +466,6 @@ def train(config: TalkingHeadConfig) -> dict[str, float]:
     trains_backbone = record["kind"] == TALKING_HEAD_KIND and record["backbone"] == "."
     pipeline.vae.requires_grad_(False).eval()
     pipeline.image_encoder.requires_grad_(False).eval()
-    pipeline.emotion_bank.requires_grad_(False)
     if trains_backbone and not (output / "vae" / "config.json").is_file():
         frames = [load_clip_frames(c, config.fps, config.resolution, config.max_clip_seconds, config.face_scale)[0]
                   for c in clips if c.split == "train"]
