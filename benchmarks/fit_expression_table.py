@@ -15,15 +15,43 @@ probabilities, as ``face_legibility.py`` expects.
 
 writes emostudio/assets/expression_table.json, which the ExpressionHead loads as its default table.
 After a change to the rig, refine the shipped table rather than start over (``--start table``);
-``--emotions`` refits some rows and keeps the others. The shipped table (16 faces, each step a few
-minutes on a busy 2-core machine) came from the earlier fit by
+``--emotions`` refits some rows and keeps the others.
+
+A search from the shipped row stays near it. To find another kind of expression, first explore
+without limits on two faces the row fails on (``--faces A B --free``, written to a file of its
+own), then fit on all faces from there (``--start FILE``). ``--units all`` searches every unit of
+the rig rather than the FACS list; ``--spoken N`` renders at N mouth shapes of
+``face_legibility.py``'s sentence rather than at fixed openings (``--jaws``).
+
+The shipped table (16 faces, each step a few minutes on a 2-core machine) came from an earlier fit
+by
 
     ... --start table --spread 0.3 --iterations 6 --population 12
     ... --start table --spread 0.2 --iterations 5 --population 12
     ... --start table --spread 0.2 --iterations 5 --population 12 --emotions sad fearful --jaws 0.1 0.4
 
-keeping surprise's row from the earlier fit and sadness's from the second step (the later rows read
-worse on spoken clips, benchmarks/face_legibility.py).
+(keeping surprise's row from the first step and sadness's from the second: the later rows read
+worse on spoken clips, benchmarks/face_legibility.py), and then, per emotion, an exploration and
+a fit from it (``E`` is ``--portraits DIR --reader READER.py --emotions``):
+
+    ... E sad --faces lp_s12 lp_s6 --free --start table --spread 0.4 --iterations 20 --population 24 \
+        --jaws 0.1 0.3 --out sad.json
+    ... E sad --start sad.json --spread 0.2 --iterations 12 --population 16 --jaws 0.1 0.3
+    ... E angry --faces lp_s10 lp_s12 --free --start table --spread 0.35 --iterations 15 --population 16 \
+        --jaws 0.1 0.3 --out angry.json
+    ... E angry --start angry.json --spread 0.2 --iterations 10 --population 16 --jaws 0.1 0.3
+    ... E surprised --faces lp_s12 lp_s2 --free --start table --spread 0.35 --iterations 15 --population 16 \
+        --jaws 0.1 0.3 --out surprised.json
+    ... E surprised --start surprised.json --spread 0.2 --iterations 10 --population 16 --jaws 0.1 0.3
+    ... E fearful --faces lp_s10 synth-hopper-a --units all --free --start table --spread 0.35 \
+        --iterations 15 --population 16 --jaws 0.1 0.4 --out fearful.json
+    ... E fearful --units all --start fearful.json --spread 0.2 --iterations 8 --population 16 --spoken 4
+
+Each new row read better on spoken clips than the row before it (benchmarks/face_legibility.py).
+For disgust the exploration itself fails: without limits, the best row on lp_s12 and lp_s2 reads
+as disgust in none of their 8 frames (``... E disgusted --faces lp_s12 lp_s2 --free --start table
+--spread 0.35 --iterations 15 --population 16 --jaws 0.1 0.3``), and in 1 of 8 with ``--units all``
+(mean probability 0.03 and 0.09).
 """
 
 from __future__ import annotations
@@ -42,16 +70,16 @@ from scipy.spatial import procrustes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from face_legibility import read_emotions  # noqa: E402
+from face_legibility import read_emotions, spoken_sentence  # noqa: E402
 
 from emostudio.conditioning.controls import EXPRESSION_UNITS  # noqa: E402
 from emostudio.conditioning.heads import _EMFACS, ACTION_UNITS, EXPRESSION_TABLE_PATH  # noqa: E402
 from emostudio.generation.face import topology as T  # noqa: E402
-from emostudio.generation.face.lipsync import MOUTH  # noqa: E402
+from emostudio.generation.face.lipsync import MOUTH, loudness_envelope  # noqa: E402
 from emostudio.generation.face.perception import analyze_image, load_image  # noqa: E402
 from emostudio.generation.face.render import WarpRenderer  # noqa: E402
 from emostudio.generation.face.rig import FaceRig  # noqa: E402
-from emostudio.generation.face.talking_head import combine_controls  # noqa: E402
+from emostudio.generation.face.talking_head import combine_controls, speech_mouth  # noqa: E402
 
 SIZE = 256
 SEED = 0
@@ -60,7 +88,7 @@ SPEECH_JAW = 0.25  # the mouth as open as mid-sentence
 # variants (Ekman, Friesen & Hager 2002, investigators' guide, table of emotion predictions).
 SEARCH: dict[str, tuple[str, ...]] = {
     "happy": ("AU6", "AU12", "AU26"),
-    "sad": ("AU1", "AU4", "AU6", "AU7", "AU15", "AU17", "AU24", "AU64"),
+    "sad": ("AU1", "AU4", "AU6", "AU7", "AU15", "AU16", "AU17", "AU20", "AU24", "AU27", "AU64"),
     "angry": ("AU4", "AU5", "AU7", "AU9", "AU10", "AU15", "AU16", "AU17", "AU23", "AU24", "AU26"),
     "fearful": ("AU1", "AU2", "AU4", "AU5", "AU7", "AU15", "AU16", "AU20", "AU26", "AU27"),
     "surprised": ("AU1", "AU2", "AU5", "AU16", "AU26", "AU27"),
@@ -85,7 +113,7 @@ class FitFace:
     landmarks: np.ndarray
 
 
-def fit_faces(folder: Path, synthetic: int, crops: bool) -> list[FitFace]:
+def fit_faces(folder: Path, synthetic: int, crops: bool, mirrors: bool = True) -> list[FitFace]:
     from emostudio.train.synth import IDENTITIES, make_portrait
 
     images: list[tuple[str, str, np.ndarray]] = []
@@ -94,7 +122,8 @@ def fit_faces(folder: Path, synthetic: int, crops: bool) -> list[FitFace]:
             continue
         photo = load_image(path)
         images.append((path.stem, path.stem, photo))
-        images.append((f"{path.stem}-mirror", path.stem, np.ascontiguousarray(photo[:, ::-1])))
+        if mirrors:
+            images.append((f"{path.stem}-mirror", path.stem, np.ascontiguousarray(photo[:, ::-1])))
         if not crops:
             continue
         x0, y0, x1, y1 = (int(v) for v in analyze_image(photo, SIZE, path.stem).source_box)
@@ -112,10 +141,24 @@ def fit_faces(folder: Path, synthetic: int, crops: bool) -> list[FitFace]:
     return faces
 
 
-def controls_for(units: np.ndarray, jaw: float = SPEECH_JAW) -> np.ndarray:
-    mouth = np.zeros((1, len(MOUTH)))
-    mouth[0, MOUTH.index("JAW")] = jaw
-    return combine_controls(units[None, :], mouth, np.zeros(1))[0]
+def open_jaw(jaw: float) -> np.ndarray:
+    """A mouth shape: the jaw open by ``jaw``, nothing else."""
+    mouth = np.zeros(len(MOUTH))
+    mouth[MOUTH.index("JAW")] = jaw
+    return mouth
+
+
+def spoken_mouths(count: int) -> list[np.ndarray]:
+    """Mouth shapes of face_legibility.py's sentence at ``count`` frames spread over it, as the
+    reader samples a clip (the first 0.4 s, where the expression sets in, left out)."""
+    speech = spoken_sentence()
+    times = np.linspace(0.4, speech.duration - 0.1, count)
+    return list(speech_mouth(speech, times, loudness_envelope(speech.audio, speech.sample_rate, times)))
+
+
+def controls_for(units: np.ndarray, mouth: np.ndarray | None = None) -> np.ndarray:
+    mouth = open_jaw(SPEECH_JAW) if mouth is None else mouth
+    return combine_controls(units[None, :], mouth[None, :], np.zeros(1))[0]
 
 
 def flipped_share(rest: np.ndarray, moved: np.ndarray) -> float:
@@ -128,7 +171,8 @@ def flipped_share(rest: np.ndarray, moved: np.ndarray) -> float:
     return float(np.mean(np.sign(before) != np.sign(after)))
 
 
-def constraint_penalty(units: np.ndarray, faces: list[FitFace]) -> tuple[float, float, float]:
+def constraint_penalty(units: np.ndarray, faces: list[FitFace],
+                       fold_allowance: float = FOLD_ALLOWANCE) -> tuple[float, float, float]:
     """(penalty, identity ratio at the 90th percentile, mean extra fold share) of one unit vector over the faces."""
     ratios, folds = [], []
     controls, speech_only = controls_for(units), controls_for(np.zeros_like(units))
@@ -142,18 +186,18 @@ def constraint_penalty(units: np.ndarray, faces: list[FitFace]) -> tuple[float, 
                      - flipped_share(face.landmarks[:468], face.rig.deform(speech_only)[:468]))
     worst = float(np.percentile(ratios, 90))
     fold = float(np.mean(folds))
-    return 5.0 * max(worst - IDENTITY_LIMIT, 0.0) + 100.0 * max(fold - FOLD_ALLOWANCE, 0.0), worst, fold
+    return 5.0 * max(worst - IDENTITY_LIMIT, 0.0) + 100.0 * max(fold - fold_allowance, 0.0), worst, fold
 
 
 def score_candidates(candidates: dict[tuple[str, int], np.ndarray], faces: list[FitFace], reader: Path,
-                     folder: Path, jaws: tuple[float, ...] = (SPEECH_JAW,)) -> dict[tuple[str, int], tuple[float, float]]:
-    """(mean log p(asked), share read as asked) per candidate, over all faces and mouth openings."""
+                     folder: Path, mouths: list[np.ndarray]) -> dict[tuple[str, int], tuple[float, float]]:
+    """(mean log p(asked), share read as asked) per candidate, over all faces and mouth shapes."""
     paths: dict[Path, tuple[tuple[str, int], str]] = {}
     for key, units in candidates.items():
-        for jaw in jaws:
-            controls = controls_for(units, jaw)
+        for number, mouth in enumerate(mouths):
+            controls = controls_for(units, mouth)
             for face in faces:
-                path = folder / f"{key[0]}_{key[1]}_{face.name}_{jaw:g}.png"
+                path = folder / f"{key[0]}_{key[1]}_{face.name}_{number}.png"
                 frame = face.renderer.render(face.rig.deform(controls), controls=controls)
                 cv2.imwrite(str(path), frame[..., ::-1])
                 paths[path] = (key, face.name)
@@ -173,7 +217,8 @@ def score_candidates(candidates: dict[tuple[str, int], np.ndarray], faces: list[
     return {key: (float(np.mean(logs[key])), float(np.mean(hits[key]))) for key in candidates}
 
 
-def write_table(path: Path, best: dict[str, tuple], faces: list[FitFace], note: str = "") -> None:
+def write_table(path: Path, best: dict[str, tuple], searched: dict[str, tuple[str, ...]], faces: list[FitFace],
+                note: str = "") -> None:
     """The best units found so far per fitted emotion, as the ExpressionHead's table file; the rows
     (and readings) of emotions not fitted in this run stay as the shipped table has them."""
     shipped = json.loads(EXPRESSION_TABLE_PATH.read_text()) if EXPRESSION_TABLE_PATH.exists() else {}
@@ -184,7 +229,7 @@ def write_table(path: Path, best: dict[str, tuple], faces: list[FitFace], note: 
             table[emotion] = dict(EXPRESSION_UNITS[emotion])
             continue
         values = best[emotion][1]
-        table[emotion] = {a: round(float(v), 2) for a, v in zip(SEARCH[emotion], values) if v >= 0.02}
+        table[emotion] = {a: round(float(v), 2) for a, v in zip(searched[emotion], values) if v >= 0.02}
         readings[emotion] = {"share_read": round(best[emotion][2][1], 3), "mean_log_p": round(best[emotion][2][0], 3)}
     table["contempt"] = dict(_EMFACS["contempt"])
     record = {
@@ -200,9 +245,12 @@ def write_table(path: Path, best: dict[str, tuple], faces: list[FitFace], note: 
 
 
 def prototype(emotion: str, start: str) -> np.ndarray:
-    """Where the search starts: the EMFACS prototype, or the shipped table (to refine it after a rig change)."""
+    """Where the search starts: the EMFACS prototype, the shipped table (to refine it after a rig
+    change), or the table file of an earlier run (``--start PATH``)."""
     if start == "table":
         units = EXPRESSION_UNITS[emotion]
+    elif start != "emfacs":
+        units = json.loads(Path(start).read_text())["table"][emotion]
     else:
         units = {**_EMFACS[emotion], **{"sad": {"AU17": 0.6}, "angry": {"AU24": 0.6, "AU15": 0.3},
                                          "fearful": {"AU27": 0.4, "AU15": 0.3}, "surprised": {"AU27": 0.5},
@@ -218,47 +266,70 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--crops", action="store_true", help="also tighter crops of the development portraits")
-    parser.add_argument("--start", choices=("emfacs", "table"), default="emfacs",
-                        help="start from the EMFACS prototypes or from the shipped table")
+    parser.add_argument("--start", default="emfacs",
+                        help="emfacs (the EMFACS prototypes), table (the shipped table) or the path of a table file")
     parser.add_argument("--spread", type=float, default=0.3, help="initial search spread per unit")
     parser.add_argument("--emotions", nargs="+", choices=tuple(SEARCH), default=list(SEARCH),
                         help="the emotions to fit; the others keep the shipped table's rows")
     parser.add_argument("--jaws", nargs="+", type=float, default=[SPEECH_JAW],
                         help="mouth openings each candidate is rendered at (speech moves the jaw)")
+    parser.add_argument("--spoken", type=int, metavar="N",
+                        help="render at N mouth shapes of the spoken benchmark sentence instead of --jaws")
+    parser.add_argument("--faces", nargs="+", metavar="NAME",
+                        help="fit on these faces only (their mirror images included), e.g. to explore")
+    parser.add_argument("--free", action="store_true",
+                        help="no identity or fold penalty: what the rig can show at most, to start a constrained fit from")
+    parser.add_argument("--fold-allowance", type=float, default=FOLD_ALLOWANCE,
+                        help="share of mesh triangles an expression may fold beyond speech's own before a penalty")
+    parser.add_argument("--units", choices=("facs", "all"), default="facs",
+                        help="search the units FACS lists for the emotion (SEARCH) or every unit of the rig")
+    parser.add_argument("--no-mirrors", action="store_true", help="leave out the portraits' mirror images")
     parser.add_argument("--note", default="", help="a sentence added to the table's description")
     parser.add_argument("--out", type=Path, default=EXPRESSION_TABLE_PATH)
     args = parser.parse_args()
+    if args.start not in ("emfacs", "table") and not Path(args.start).is_file():
+        parser.error(f"--start {args.start}: not emfacs, table or a table file")
+    mouths = spoken_mouths(args.spoken) if args.spoken else [open_jaw(jaw) for jaw in args.jaws]
     started = time.perf_counter()
     rng = np.random.default_rng(SEED)
-    faces = fit_faces(args.portraits, args.synthetic, args.crops)
+    faces = fit_faces(args.portraits, args.synthetic, args.crops, mirrors=not args.no_mirrors)
+    if args.faces:
+        faces = [f for f in faces if f.name in args.faces or f.person in args.faces]
+        if not faces:
+            parser.error(f"--faces {' '.join(args.faces)}: none of the faces")
+        if len({f.person for f in faces}) < 2 and not args.free:
+            parser.error("--faces: the identity constraint needs faces of two people at least (or --free)")
     print(f"{len(faces)} faces at {SIZE} px: {', '.join(f.name for f in faces)}")
     index = {au: i for i, au in enumerate(ACTION_UNITS)}
     fitted = [e for e in SEARCH if e in args.emotions]
-    means = {e: prototype(e, args.start)[[index[a] for a in SEARCH[e]]] for e in fitted}
-    spreads = {e: np.full(len(SEARCH[e]), args.spread) for e in fitted}
+    every_unit = tuple(a for a in ACTION_UNITS if a != "AU14R")  # contempt's one-sided unit stays contempt's
+    searched = {e: every_unit if args.units == "all" else SEARCH[e] for e in fitted}
+    means = {e: prototype(e, args.start)[[index[a] for a in searched[e]]] for e in fitted}
+    spreads = {e: np.full(len(searched[e]), args.spread) for e in fitted}
     best: dict[str, tuple[float, np.ndarray, tuple]] = {}
 
     def full(emotion: str, values: np.ndarray) -> np.ndarray:
         units = np.zeros(len(ACTION_UNITS))
-        units[[index[a] for a in SEARCH[emotion]]] = np.clip(values, 0.0, 1.0)
+        units[[index[a] for a in searched[emotion]]] = np.clip(values, 0.0, 1.0)
         return units
 
     with tempfile.TemporaryDirectory() as tmp:
         for iteration in range(args.iterations):
             samples = {}
             for emotion in fitted:
-                draws = [means[emotion]] + [means[emotion] + spreads[emotion] * rng.standard_normal(len(SEARCH[emotion]))
+                draws = [means[emotion]] + [means[emotion] + spreads[emotion] * rng.standard_normal(len(searched[emotion]))
                                             for _ in range(args.population - 1)]
                 for number, values in enumerate(draws):
                     samples[emotion, number] = np.clip(values, 0.0, 1.0)
             scores = score_candidates({k: full(k[0], v) for k, v in samples.items()}, faces, args.reader, Path(tmp),
-                                      tuple(args.jaws))
+                                      mouths)
             for emotion in fitted:
                 ranked = []
                 for number in range(args.population):
                     values = samples[emotion, number]
                     log_p, hit = scores[emotion, number]
-                    penalty, worst, fold = constraint_penalty(full(emotion, values), faces)
+                    penalty, worst, fold = ((0.0, float("nan"), float("nan")) if args.free
+                                            else constraint_penalty(full(emotion, values), faces, args.fold_allowance))
                     objective = log_p + hit - penalty - 0.05 * values.sum()
                     ranked.append((objective, values, (log_p, hit, worst, fold)))
                 ranked.sort(key=lambda item: -item[0])
@@ -270,8 +341,8 @@ def main() -> None:
                 objective, values, (log_p, hit, worst, fold) = best[emotion]
                 print(f"iter {iteration} {emotion:<10} best {objective:+.2f}: read {hit:4.0%} mean log p {log_p:+.2f} "
                       f"identity {worst:.2f} folds {fold:.3%}  "
-                      + " ".join(f"{a}={v:.2f}" for a, v in zip(SEARCH[emotion], values)), flush=True)
-            write_table(args.out, best, faces, args.note)
+                      + " ".join(f"{a}={v:.2f}" for a, v in zip(searched[emotion], values)), flush=True)
+            write_table(args.out, best, searched, faces, args.note)
             print(f"iteration {iteration} done after {time.perf_counter() - started:.0f} s; wrote {args.out}",
                   flush=True)
 

@@ -111,12 +111,7 @@ class WarpTalkingHead(TalkingHeadBackend):
         loudness = loudness_envelope(speech.audio, speech.sample_rate, times)
         rng = np.random.default_rng(None if seed is None else seed + 1)
         expression = expression_curve(times, boundaries, units, loudness, rng)
-        if speech.phonemes:
-            mouth = mouth_from_phonemes(speech.phonemes, times)
-            # The phonemes say which shape; the sound says how wide: louder syllables open more.
-            mouth[:, MOUTH.index("JAW")] *= 0.35 + 0.65 * loudness
-        else:
-            mouth = mouth_from_audio(speech.audio, speech.sample_rate, times)
+        mouth = speech_mouth(speech, times, loudness)
         motion = liveliness(count, fps, arousal_curve, loudness, seed)
         return Animation(times, combine_controls(expression, mouth, motion.blink), motion)
 
@@ -156,6 +151,16 @@ def expression_curve(times: np.ndarray, boundaries: list[float], units: np.ndarr
     drift /= max(float(drift.std()), 1e-9)
     curve *= 1.0 + DRIFT_DEPTH * drift
     return np.clip(curve, 0.0, 1.0)
+
+
+def speech_mouth(speech: DrivingSpeech, times: np.ndarray, loudness: np.ndarray) -> np.ndarray:
+    """(F, MOUTH) mouth shapes that speak ``speech`` at ``times``, given its loudness envelope there."""
+    if not speech.phonemes:
+        return mouth_from_audio(speech.audio, speech.sample_rate, times)
+    mouth = mouth_from_phonemes(speech.phonemes, times)
+    # The phonemes say which shape; the sound says how wide: louder syllables open more.
+    mouth[:, MOUTH.index("JAW")] *= 0.35 + 0.65 * loudness
+    return mouth
 
 
 def combine_controls(expression: np.ndarray, mouth: np.ndarray, blink: np.ndarray) -> np.ndarray:
