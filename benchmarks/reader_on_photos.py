@@ -35,18 +35,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from face_legibility import READER_CLASSES, RESULTS, read_emotions  # noqa: E402
 
+from emostudio.conditioning.taxonomy import canonical_category  # noqa: E402
+
 SEED = 0
 BORDER = 0.3  # of the photo's longer side, on every edge
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-LABELS = {
-    "angry": "angry", "anger": "angry",
-    "disgust": "disgusted", "disgusted": "disgusted",
-    "fear": "fearful", "fearful": "fearful", "afraid": "fearful",
-    "happy": "happy", "happiness": "happy", "joy": "happy",
-    "sad": "sad", "sadness": "sad",
-    "surprise": "surprised", "surprised": "surprised",
-    "neutral": "neutral", "calm": "neutral",
-}
+
+
+def reader_class(label: str) -> str | None:
+    """The reader's class a human label names ("sadness" -> "sad"), or None (contempt, unknown words)."""
+    name = canonical_category(label)
+    return name if name in READER_CLASSES else None
 
 
 def labelled_photos(photos: Path, legend: Path | None) -> dict[str, list[Path]]:
@@ -55,12 +54,12 @@ def labelled_photos(photos: Path, legend: Path | None) -> dict[str, list[Path]]:
     if legend is not None:
         with legend.open(newline="") as handle:
             for row in csv.DictReader(handle):
-                name = LABELS.get(row["emotion"].strip().lower())
+                name = reader_class(row["emotion"])
                 if name is not None and (photos / row["image"]).is_file():
                     by_class[name].append(photos / row["image"])
     else:
         for folder in sorted(p for p in photos.iterdir() if p.is_dir()):
-            name = LABELS.get(folder.name.lower())
+            name = reader_class(folder.name)
             if name is not None:
                 by_class[name] += sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     return by_class
