@@ -1,7 +1,8 @@
 """Can an outside observer read the talking head's emotions? An independent classifier decides.
 
 Renders a short spoken clip per emotion (neutral and the seven categories, intensity 1) on every
-portrait of a folder of development portraits and on faces of the synthetic corpus
+portrait of the given folders (the development portraits; portraits of people the project has
+never seen, drawn by ``heldout_portraits.py``) and on faces of the synthetic corpus
 (``emostudio.train.synth``), and hands the MP4s to an outside facial-expression reader: a script
 that prints one JSON line per file with the mean FER2013 class probabilities over sampled frames
 (``--reader``; it must run with ``python3 READER FILE ...``). The reader was trained on data
@@ -87,9 +88,9 @@ def code_hash() -> str:
     return digest.hexdigest()[:12]
 
 
-def development_faces(folder: Path, size: int) -> list[Face]:
+def portrait_faces(folders: list[Path], size: int) -> list[Face]:
     faces = []
-    for path in sorted(folder.glob("*")):
+    for path in sorted((path for folder in folders for path in folder.glob("*")), key=lambda path: path.name):
         if path.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}:
             faces.append(Face(path.stem, path.stem, analyze_portrait(path, size)))
     return faces
@@ -257,7 +258,8 @@ def contact_sheet(faces: list[Face], clips: dict[tuple[str, str], Clip], verdict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--portraits", type=Path, required=True, help="folder of development portraits")
+    parser.add_argument("--portraits", type=Path, nargs="+", required=True,
+                        help="folders of portraits (development portraits, heldout_portraits.py draws)")
     parser.add_argument("--reader", type=Path, required=True, help="the outside expression reader script")
     parser.add_argument("--size", type=int, default=320)
     parser.add_argument("--synthetic", type=int, default=4, help="how many synthetic-corpus faces")
@@ -270,7 +272,7 @@ def main() -> None:
 
     started = time.perf_counter()
     print(f"Face legibility: {args.size} px, {FPS:g} fps, seed {SEED}; the machine was shared, times are rough.")
-    faces = development_faces(args.portraits, args.size) + synthetic_faces(args.synthetic, args.size)
+    faces = portrait_faces(args.portraits, args.size) + synthetic_faces(args.synthetic, args.size)
     subset = bool(args.faces) or args.no_variants
     if args.faces:
         unknown = sorted(set(args.faces) - {face.name for face in faces})
@@ -321,7 +323,7 @@ def main() -> None:
 
     print("\nPer emotion: clips where the reader's top class is the asked one (contempt: right corner rises "
           ">= 1% of the interocular distance)")
-    print(f"{'emotion':<10} {'development':>12} {'synthetic':>10} {'all':>8} {'mean p':>7}")
+    print(f"{'emotion':<10} {'portraits':>12} {'synthetic':>10} {'all':>8} {'mean p':>7}")
     summary = {}
     for emotion in CATEGORIES:
         picked = [r for r in rows if r["emotion"] == emotion]
