@@ -94,7 +94,8 @@ def main() -> None:
     print(f"{len(copies)} candidates, {len(read_neutral)} read as neutral; wrote {len(kept)} to {args.out}:")
     print(json.dumps({path.stem: round(verdicts[path]["probs"]["neutral"], 2) for path in kept}))
     if len(kept) < args.count:
-        print(f"only {len(kept)} of {args.count}: draw again with another --seed into the same folder")
+        print(f"only {len(kept)} of {args.count}: draw more into the same folder with another --seed and "
+              f"--exclude {args.out}")
 
 
 if __name__ == "__main__":
