@@ -48,6 +48,10 @@ a fit from it (``E`` is ``--portraits DIR --reader READER.py --emotions``):
     ... E fearful --units all --start fearful.json --spread 0.2 --iterations 8 --population 16 --spoken 4
 
 Each new row read better on spoken clips than the row before it (benchmarks/face_legibility.py).
+For disgust the exploration itself fails: without limits, the best row on lp_s12 and lp_s2 reads
+as disgust in none of their 8 frames (``... E disgusted --faces lp_s12 lp_s2 --free --start table
+--spread 0.35 --iterations 15 --population 16 --jaws 0.1 0.3``), and in 1 of 8 with ``--units all``
+(mean probability 0.03 and 0.09).
 
 Rows fitted on the six development portraits can fit their quirks. Sadness was then refitted on
 them together with ten portraits of other people (``heldout_portraits.py --photos images --legend
@@ -65,10 +69,6 @@ heldout/test --seed 1 --exclude heldout/fit``), never used in fitting, the clips
 6 of 10 after either step, where the row before read 2; at half intensity they read as another
 emotion in 4 of 10 after the first step and in 1 after the second. The first step's refit of
 happiness, fear and surprise read no better on those ten, so their rows stay.
-For disgust the exploration itself fails: without limits, the best row on lp_s12 and lp_s2 reads
-as disgust in none of their 8 frames (``... E disgusted --faces lp_s12 lp_s2 --free --start table
---spread 0.35 --iterations 15 --population 16 --jaws 0.1 0.3``), and in 1 of 8 with ``--units all``
-(mean probability 0.03 and 0.09).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from face_legibility import read_emotions  # noqa: E402
-from reader_on_photos import labelled_photos  # noqa: E402
+from reader_on_photos import labelled_photos, with_border  # noqa: E402
 
 SIZE = 512
 BORDER = 0.35  # of the photo's longer side, on every edge: the face fills about half the frame
@@ -47,9 +47,7 @@ def framed(photo: Path) -> np.ndarray | None:
     image = cv2.imread(str(photo))
     if image is None:
         return None
-    border = round(BORDER * max(image.shape[:2]))
-    image = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_REPLICATE)
-    return cv2.resize(image, (SIZE, SIZE), interpolation=cv2.INTER_CUBIC)
+    return cv2.resize(with_border(image, BORDER), (SIZE, SIZE), interpolation=cv2.INTER_CUBIC)
 
 
 def main() -> None:
@@ -84,8 +82,9 @@ def main() -> None:
         for photo in candidates.values():
             image = framed(photo)
             if image is not None:
-                copies[Path(tmp) / f"{photo.stem}.png"] = image
-                cv2.imwrite(str(Path(tmp) / f"{photo.stem}.png"), image)
+                copy = Path(tmp) / f"{photo.stem}.png"
+                cv2.imwrite(str(copy), image)
+                copies[copy] = image
         verdicts = read_emotions(args.reader, list(copies))
         read_neutral = sorted((v["probs"]["neutral"], path) for path, v in verdicts.items() if v.get("top") == "neutral")
         kept = [path for _, path in read_neutral[::-1][: args.count]]

@@ -30,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -65,13 +66,18 @@ def labelled_photos(photos: Path, legend: Path | None) -> dict[str, list[Path]]:
     return by_class
 
 
+def with_border(image: np.ndarray, share: float = BORDER) -> np.ndarray:
+    """The image with its edges replicated outward by ``share`` of its longer side on every edge."""
+    border = round(share * max(image.shape[:2]))
+    return cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_REPLICATE)
+
+
 def bordered_copy(photo: Path, folder: Path, index: int) -> Path | None:
     image = cv2.imread(str(photo))
     if image is None:
         return None
-    border = round(BORDER * max(image.shape[:2]))
     path = folder / f"{index:05d}.png"
-    cv2.imwrite(str(path), cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_REPLICATE))
+    cv2.imwrite(str(path), with_border(image))
     return path
 
 
