@@ -125,6 +125,35 @@ def test_lip_pressor_thins_the_lips(rig):
     assert upper > 0.02 and lower < -0.02
 
 
+def lip_crossing_triangles(points: np.ndarray, triangles: np.ndarray) -> int:
+    """Triangles joining the middle of one inner lip line to the body of the other lip, past its line."""
+    upper, lower = points[T.UPPER_LIP_INNER], points[T.LOWER_LIP_INNER]
+    x = points[:, 0]
+    within = (x > upper[1, 0]) & (x < upper[-2, 0])
+    below = within & (points[:, 1] > np.interp(x, lower[:, 0], lower[:, 1]) + 1.0)
+    above = within & (points[:, 1] < np.interp(x, upper[:, 0], upper[:, 1]) - 1.0)
+    upper_middle = np.isin(np.arange(len(points)), T.UPPER_LIP_INNER[2:-2])
+    lower_middle = np.isin(np.arange(len(points)), T.LOWER_LIP_INNER[2:-2])
+    face_triangles = triangles[(triangles < len(points)).all(axis=1)]
+    return int(((upper_middle[face_triangles].any(axis=1) & below[face_triangles].any(axis=1))
+                | (lower_middle[face_triangles].any(axis=1) & above[face_triangles].any(axis=1))).sum())
+
+
+def test_closed_lips_are_meshed_so_an_opening_jaw_stretches_no_triangle_over_the_lower_lip():
+    from scipy.spatial import Delaunay
+
+    from emostudio.generation.face.perception import analyze_image
+    from emostudio.train.synth import IDENTITIES, make_portrait
+
+    closed = next(identity for identity in IDENTITIES if identity.name == "hopper-a")  # lips together
+    face = analyze_image(make_portrait(closed, SIZE), SIZE, closed.name)
+    renderer = WarpRenderer(face.image, face.landmarks)
+    # A plain triangulation of the closed lips does join the lines (so the check can fail)...
+    assert lip_crossing_triangles(renderer.face_points, Delaunay(renderer.vertices).simplices) > 0
+    # ...the renderer's does not.
+    assert lip_crossing_triangles(renderer.face_points, renderer.triangles) == 0
+
+
 def test_mouth_stretch_opens_wider_than_a_jaw_drop_with_corners_not_raised(rig):
     def opening(name: str) -> float:
         return float(face_units(rig, name, T.LOWER_LIP_INNER[5])[1] - face_units(rig, name, T.UPPER_LIP_INNER[5])[1])

@@ -2,7 +2,7 @@
 
 The mesh is the 478 face landmarks, two rings of anchors around the face (so motion fades into
 the surroundings) and fixed anchors on the image border (so the background never tears); it is
-triangulated once, on the portrait. Each frame, the deformed triangles are rasterised at half
+triangulated once, on the portrait with its lips slightly parted (``_lips_parted``). Each frame, the deformed triangles are rasterised at half
 resolution into a triangle-index image (painted back to front by MediaPipe depth, so a fold shows
 the nearer surface), every pixel gets the source position of its triangle's affine map, the map
 is upsampled, and one ``cv2.remap`` warps the portrait. This is the exact piecewise-affine
@@ -35,6 +35,11 @@ from . import topology as T
 RING_SCALES = (1.35, 1.9)  # anchor rings around the face, as multiples of the face's radius
 RING_FOLLOW = (0.6, 0.15)  # how much of the head's rigid motion each ring follows
 BORDER_POINTS = 8  # anchors per image side
+# Closed lips lay the inner lip lines on top of each other, and a triangulation of them then joins
+# upper-lip points to lower-lip points past the inner lower lip; when the jaw opens, such a triangle
+# stretches over the lower lip and paints specks of the lip line onto it. Triangulating with the
+# lower lip moved down by this much (of the interocular distance) keeps every triangle on its side.
+LIP_PARTING = 0.03
 MAP_DOWNSCALE = 2  # the backward map is built at 1/2 resolution and upsampled
 
 
@@ -52,13 +57,15 @@ class WarpRenderer:
         border = _border_points(self.width, self.height, BORDER_POINTS)
         self.vertices = np.concatenate([self.face_points, self.ring_points, border])
         self.border_start = self.face_count + len(self.ring_points)
-        self.triangles = Delaunay(self.vertices).simplices
+        self.interocular = float(np.linalg.norm(self.face_points[T.LEFT_IRIS_CENTER] - self.face_points[T.RIGHT_IRIS_CENTER]))
+        parted = self.vertices.copy()
+        parted[: self.face_count] = _lips_parted(self.face_points, self.interocular)
+        self.triangles = Delaunay(parted).simplices
         depth = np.zeros(len(self.vertices))
         depth[: self.face_count] = landmarks[:, 2] if landmarks.shape[1] > 2 else 0.0
         depth[self.face_count:] = depth[: self.face_count].max() + 1.0  # anchors lie behind the face
         # Back to front: MediaPipe z grows away from the camera, so larger mean z is painted first.
         self.triangles = self.triangles[np.argsort(-depth[self.triangles].mean(axis=1))]
-        self.interocular = float(np.linalg.norm(self.face_points[T.LEFT_IRIS_CENTER] - self.face_points[T.RIGHT_IRIS_CENTER]))
         self.map_size = (self.width // MAP_DOWNSCALE, self.height // MAP_DOWNSCALE)
         ys, xs = np.mgrid[0:self.map_size[1], 0:self.map_size[0]].astype(np.float32)
         # Pixel centres of the coarse map, in full-resolution coordinates.
@@ -344,6 +351,30 @@ def _eyeball(image: np.ndarray, points: np.ndarray, side: T.EyeSide, interocular
     own = cv2.GaussianBlur(known.astype(np.float32), (0, 0), 0.7) * np.clip(below / (1.5 * shadow), 0.0, 1.0)
     texture = texture * (1 - own[..., None]) + crop * own[..., None]
     return Eyeball(side, np.ascontiguousarray(texture, np.float32), low.astype(np.float64), shadow)
+
+
+def _lips_parted(points: np.ndarray, interocular: float) -> np.ndarray:
+    """The face points with the lower lip, and what the jaw carries, moved down by LIP_PARTING.
+
+    The whole lower lip moves as one; below it the move fades in over 0.1 interocular distances,
+    and beside the mouth it fades out over 0.4, so only the lip line opens.
+    """
+    x_axis = points[T.LEFT_IRIS_CENTER] - points[T.RIGHT_IRIS_CENTER]
+    x_axis = x_axis / np.linalg.norm(x_axis)
+    y_axis = np.array([-x_axis[1], x_axis[0]])
+    across, down = points @ x_axis / interocular, points @ y_axis / interocular
+    split = (down[T.UPPER_LIP_INNER].mean() + down[T.LOWER_LIP_INNER].mean()) / 2
+    lips = np.stack([across[T.LIPS_OUTER_LOOP], down[T.LIPS_OUTER_LOOP]], axis=1).astype(np.float32)
+    in_lips = np.array([cv2.pointPolygonTest(lips, (float(a), float(d)), True) >= -0.02
+                        for a, d in zip(across, down)])
+    lower = np.clip((down - split) / 0.1, 0.0, 1.0)
+    lower[in_lips & (down > split)] = 1.0
+    lower[T.LOWER_LIP_ALL] = 1.0
+    lower[T.UPPER_LIP_ALL] = 0.0
+    middle = across[T.MOUTH_CORNERS].mean()
+    half_width = abs(across[T.MOUTH_CORNERS[1]] - across[T.MOUTH_CORNERS[0]]) / 2
+    beside = np.clip(1.0 - (np.abs(across - middle) - half_width) / 0.4, 0.0, 1.0)
+    return points + (LIP_PARTING * interocular * lower * beside)[:, None] * y_axis
 
 
 def _mouth_gap(points: np.ndarray) -> float:
