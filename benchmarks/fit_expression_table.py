@@ -69,6 +69,14 @@ heldout/test --seed 1 --exclude heldout/fit``), never used in fitting, the clips
 6 of 10 after either step, where the row before read 2; at half intensity they read as another
 emotion in 4 of 10 after the first step and in 1 after the second. The first step's refit of
 happiness, fear and surprise read no better on those ten, so their rows stay.
+
+Happiness's row had reached the top of AU12 (1.0) and still read as neutral on half the faces: the
+rig's smile was too faint, not the row. So the smile itself (``rig.SMILE_CORNER_PULL``) was made
+stronger, and fear's AU12 halved to keep its corners where they were. The strength was chosen on
+the fitting faces (the development portraits, ``heldout/fit`` and four synthetic faces, spoken
+clips read by ``face_legibility.py``'s reader): happy in 10 of 20 clips at the old pull, 16 at 1.5
+times it, 17 at twice it with the wider falloff that shipped, 18 at 2.5 times, which tore the skin
+at the mouth corners.
 """
 
 from __future__ import annotations

@@ -88,6 +88,14 @@ def _graded(face: np.ndarray, indices: list[int], start: float, end: float) -> n
     return np.linspace(start, end, len(indices))[:, None]
 
 
+# AU12 at full weight draws the subject's right lip corner this far out and up (face units; the
+# left mirrors it), a broad smile: at half this, the smile an outside reader saw on most faces was
+# too faint to read as happy (benchmarks/face_legibility.py). The cheeks move with the corners over a
+# wide falloff, so the corners do not tear from the skin beside them.
+SMILE_CORNER_PULL = (-0.24, -0.22)
+SMILE_SIGMA = 0.3
+
+
 def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
     """(frame, fields): fields is (len(CONTROLS), V, 2) displacements in face units at full strength."""
     frame = FaceFrame.from_landmarks(landmarks)
@@ -173,7 +181,7 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
     fields["AU10"][iris] = 0.0
     # Lip corners: AU12 pull out and up, AU15 down, AU20 out, AU14R right corner in and back.
     corner_sigma = 0.22
-    fields["AU12"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (-0.12, -0.11), corner_sigma,
+    fields["AU12"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], SMILE_CORNER_PULL, SMILE_SIGMA,
                                   near_mouth)
     fields["AU15"] = _mirror_pair(face, [T.RIGHT_LIP_CORNER], [T.LEFT_LIP_CORNER], (0.04, 0.18), corner_sigma,
                                   near_mouth)
@@ -304,7 +312,7 @@ def neutralising_weights(face: np.ndarray) -> dict[str, float]:
     """Control weights that undo a portrait's own smile and parted lips (face-unit landmarks in).
 
     The corners' raise above the middle of the lips beyond a resting face's is countered with a
-    negative AU12 (its field lifts the corners 0.11 face units at full weight), and parted lips
+    negative AU12 (its field lifts the corners by -SMILE_CORNER_PULL[1] at full weight), and parted lips
     are pressed together (PRESS closes the gap by 0.04 face units per unit weight).
     """
     middle = (face[T.UPPER_LIP_INNER[5], 1] + face[T.LOWER_LIP_INNER[5], 1]) / 2
@@ -312,7 +320,7 @@ def neutralising_weights(face: np.ndarray) -> dict[str, float]:
     gap = float(np.max(face[T.LOWER_LIP_INNER[3:8], 1] - face[T.UPPER_LIP_INNER[3:8], 1]))
     weights = {}
     if corner_raise > REST_CORNER_RAISE:
-        weights["AU12"] = -float(min((corner_raise - REST_CORNER_RAISE) / 0.11, 1.0))
+        weights["AU12"] = -float(min((corner_raise - REST_CORNER_RAISE) / -SMILE_CORNER_PULL[1], 1.0))
     if gap > REST_LIP_GAP:
         weights["PRESS"] = float(min((gap - REST_LIP_GAP) / 0.04, 5.0))
     return weights
