@@ -65,7 +65,10 @@ class WarpRenderer:
         depth[: self.face_count] = landmarks[:, 2] if landmarks.shape[1] > 2 else 0.0
         depth[self.face_count:] = depth[: self.face_count].max() + 1.0  # anchors lie behind the face
         # Back to front: MediaPipe z grows away from the camera, so larger mean z is painted first.
-        self.triangles = self.triangles[np.argsort(-depth[self.triangles].mean(axis=1))]
+        self.triangles = self.triangles[np.argsort(-depth[self.triangles].mean(axis=1), kind="stable")]
+        corners = self.vertices[self.triangles]
+        self._orientation = np.sign(np.linalg.det(np.concatenate([corners.transpose(0, 2, 1),
+                                                                  np.ones((len(corners), 1, 3))], axis=1)))
         self.map_size = (self.width // MAP_DOWNSCALE, self.height // MAP_DOWNSCALE)
         ys, xs = np.mgrid[0:self.map_size[1], 0:self.map_size[0]].astype(np.float32)
         # Pixel centres of the coarse map, in full-resolution coordinates.
@@ -83,7 +86,9 @@ class WarpRenderer:
         ones = np.ones((len(dest), 1, 3))
         dest_h = np.concatenate([dest.transpose(0, 2, 1), ones], axis=1)  # (N, 3, 3)
         determinant = np.linalg.det(dest_h)
-        valid = np.abs(determinant) > 1e-6
+        # A triangle turned over (a sliver whose corners pass each other) would show its skin mirrored;
+        # the neighbours it folded onto cover its place.
+        valid = (np.abs(determinant) > 1e-6) & (np.sign(determinant) == self._orientation)
         # One affine map per triangle, and the identity last: pixels no triangle covers (index -1) keep
         # their own position.
         affine = np.zeros((len(dest) + 1, 2, 3))
@@ -354,10 +359,11 @@ def _eyeball(image: np.ndarray, points: np.ndarray, side: T.EyeSide, interocular
 
 
 def _lips_parted(points: np.ndarray, interocular: float) -> np.ndarray:
-    """The face points with the lower lip, and what the jaw carries, moved down by LIP_PARTING.
+    """The face points with the lower lip moved down by LIP_PARTING.
 
-    The whole lower lip moves as one; below it the move fades in over 0.1 interocular distances,
-    and beside the mouth it fades out over 0.4, so only the lip line opens.
+    The whole lower lip moves as one; the skin below it follows less and less, down to 0.2
+    interocular distances under the lip, and beside the mouth over 0.4, so only the lip line opens
+    and the chin and the face's outline keep their place among the anchors around them.
     """
     x_axis = points[T.LEFT_IRIS_CENTER] - points[T.RIGHT_IRIS_CENTER]
     x_axis = x_axis / np.linalg.norm(x_axis)
@@ -367,7 +373,8 @@ def _lips_parted(points: np.ndarray, interocular: float) -> np.ndarray:
     lips = np.stack([across[T.LIPS_OUTER_LOOP], down[T.LIPS_OUTER_LOOP]], axis=1).astype(np.float32)
     in_lips = np.array([cv2.pointPolygonTest(lips, (float(a), float(d)), True) >= -0.02
                         for a, d in zip(across, down)])
-    lower = np.clip((down - split) / 0.1, 0.0, 1.0)
+    lip_bottom = down[T.LOWER_LIP_OUTER].max()
+    lower = (down > split) * np.clip(1.0 - (down - lip_bottom) / 0.2, 0.0, 1.0)
     lower[in_lips & (down > split)] = 1.0
     lower[T.LOWER_LIP_ALL] = 1.0
     lower[T.UPPER_LIP_ALL] = 0.0
