@@ -74,9 +74,9 @@ Happiness's row had reached the top of AU12 (1.0) and still read as neutral on h
 rig's smile was too faint, not the row. So the smile itself (``rig.SMILE_CORNER_PULL``) was made
 stronger, and fear's AU12 halved to keep its corners where they were. The strength was chosen on
 the fitting faces (the development portraits, ``heldout/fit`` and four synthetic faces, spoken
-clips read by ``face_legibility.py``'s reader): happy in 10 of 20 clips at the old pull, 16 at 1.5
-times it, 17 at twice it with the wider falloff that shipped, 18 at 2.5 times, which tore the skin
-at the mouth corners.
+clips read by ``face_legibility.py``'s reader): happy in 11 of 20 clips at the old pull, 16 at 1.5
+times it, 17 at twice it with the wider falloff that shipped, and 19 at 2.5 times, where the mouth
+stretches into a grin wider than faces make.
 """
 
 from __future__ import annotations
