@@ -154,6 +154,19 @@ def test_closed_lips_are_meshed_so_an_opening_jaw_stretches_no_triangle_over_the
     assert lip_crossing_triangles(renderer.face_points, renderer.triangles) == 0
 
 
+def test_a_fold_shows_no_mirrored_skin(face, renderer):
+    """A point pushed past its neighbours turns triangles over; none of them is painted mirrored."""
+    positions = face.landmarks[:, :2].astype(np.float64).copy()
+    positions[T.NOSE_TIP, 0] += 0.25 * renderer.interocular
+    vertices = renderer.vertices.copy()
+    vertices[: renderer.face_count] = positions
+    source = renderer.backward_map(vertices)
+    d_source_x = np.gradient(source[..., 0])  # (d/dy, d/dx)
+    d_source_y = np.gradient(source[..., 1])
+    jacobian = d_source_x[1] * d_source_y[0] - d_source_x[0] * d_source_y[1]
+    assert (jacobian < -0.05).sum() == 0
+
+
 def test_mouth_stretch_opens_wider_than_a_jaw_drop_with_corners_not_raised(rig):
     def opening(name: str) -> float:
         return float(face_units(rig, name, T.LOWER_LIP_INNER[5])[1] - face_units(rig, name, T.UPPER_LIP_INNER[5])[1])
