@@ -2,10 +2,11 @@
 
 The mesh is the 478 face landmarks, two rings of anchors around the face (so motion fades into
 the surroundings) and fixed anchors on the image border (so the background never tears); it is
-triangulated once, on the portrait with its lips slightly parted (``_lips_parted``). Each frame, the deformed triangles are rasterised at half
-resolution into a triangle-index image (painted back to front by MediaPipe depth, so a fold shows
-the nearer surface), every pixel gets the source position of its triangle's affine map, the map
-is upsampled, and one ``cv2.remap`` warps the portrait. This is the exact piecewise-affine
+triangulated once, on the portrait with its lips slightly parted (``_lips_parted``). Each frame,
+the deformed triangles are rasterised at half resolution into a triangle-index image (painted
+back to front by MediaPipe depth, so a fold shows the nearer surface; a triangle turned over is
+not painted), every pixel gets the source position of its triangle's affine map, the map is
+upsampled, and one ``cv2.remap`` warps the portrait. This is the exact piecewise-affine
 inverse, so lids and lips that move far relative to their neighbours stay clean. Where the lips
 part beyond their rest opening, a mouth interior (cavity, teeth, tongue) is painted inside the
 deformed inner-lip contour.
@@ -66,9 +67,7 @@ class WarpRenderer:
         depth[self.face_count:] = depth[: self.face_count].max() + 1.0  # anchors lie behind the face
         # Back to front: MediaPipe z grows away from the camera, so larger mean z is painted first.
         self.triangles = self.triangles[np.argsort(-depth[self.triangles].mean(axis=1), kind="stable")]
-        corners = self.vertices[self.triangles]
-        self._orientation = np.sign(np.linalg.det(np.concatenate([corners.transpose(0, 2, 1),
-                                                                  np.ones((len(corners), 1, 3))], axis=1)))
+        self._orientation = np.sign(np.linalg.det(_homogeneous(self.vertices[self.triangles])))
         self.map_size = (self.width // MAP_DOWNSCALE, self.height // MAP_DOWNSCALE)
         ys, xs = np.mgrid[0:self.map_size[1], 0:self.map_size[0]].astype(np.float32)
         # Pixel centres of the coarse map, in full-resolution coordinates.
@@ -83,8 +82,7 @@ class WarpRenderer:
         """(H, W, 2) float32 source coordinates for every output pixel, given deformed vertices."""
         dest = vertices[self.triangles]  # (N, 3, 2)
         source = self.vertices[self.triangles]
-        ones = np.ones((len(dest), 1, 3))
-        dest_h = np.concatenate([dest.transpose(0, 2, 1), ones], axis=1)  # (N, 3, 3)
+        dest_h = _homogeneous(dest)
         determinant = np.linalg.det(dest_h)
         # A triangle turned over (a sliver whose corners pass each other) would show its skin mirrored;
         # the neighbours it folded onto cover its place.
@@ -382,6 +380,12 @@ def _lips_parted(points: np.ndarray, interocular: float) -> np.ndarray:
     half_width = abs(across[T.MOUTH_CORNERS[1]] - across[T.MOUTH_CORNERS[0]]) / 2
     beside = np.clip(1.0 - (np.abs(across - middle) - half_width) / 0.4, 0.0, 1.0)
     return points + (LIP_PARTING * interocular * lower * beside)[:, None] * y_axis
+
+
+def _homogeneous(corners: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) per triangle: its corners' x and y as rows, and a row of ones (its determinant's sign
+    is the triangle's orientation)."""
+    return np.concatenate([corners.transpose(0, 2, 1), np.ones((len(corners), 1, 3))], axis=1)
 
 
 def _mouth_gap(points: np.ndarray) -> float:
