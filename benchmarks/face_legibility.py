@@ -5,8 +5,9 @@ portrait of the given folders (the development portraits; portraits of people th
 never seen, drawn by ``heldout_portraits.py``) and on faces of the synthetic corpus
 (``emostudio.train.synth``), and hands the MP4s to an outside facial-expression reader: a script
 that prints one JSON line per file with the mean FER2013 class probabilities over sampled frames
-(``--reader``; it must run with ``python3 READER FILE ...``). The reader was trained on data
-unrelated to this project, so it judges as a viewer would; it is never a dependency of the package.
+(``--reader``; run as ``python READER FILE ...`` by the Python that runs this script). The reader
+was trained on data unrelated to this project, so it judges as a viewer would; it is never a
+dependency of the package. ``fer_cnn_reader.py`` is a second reader, one no fit has used.
 
 Per emotion and portrait the table gives the reader's top class and the probability of the asked
 class, identity (Procrustes disparity of the tracked landmarks to the own portrait, as a ratio to
@@ -18,8 +19,9 @@ corner rises above the left. A contact sheet of the apex frames goes to docs/fac
     python benchmarks/face_legibility.py --portraits DIR --reader READER.py [--size 320] [--synthetic 4]
 
 For quick checks while tuning, ``--faces NAME ...`` keeps only those faces and ``--no-variants``
-skips the weaker and mixed versions; such a run writes its sheet and table under
-benchmarks/results/ instead of docs/.
+skips the weaker and mixed versions; ``--table`` renders with another expression table (``emfacs``:
+the prototypes before any fit), the same faces with the fit switched off. Such a run writes its
+sheet and table under benchmarks/results/ instead of docs/.
 
 Renders are cached (``--cache``, default ~/.cache/emostudio/face_legibility) by a hash of the face
 code, so a run after a rig change renders again and a repeated run only reads.
@@ -41,9 +43,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from talking_head_quality import MEASURES, STABLE_POINTS, disparity, lagged, measure_clip  # noqa: E402
+from talking_head_quality import (MEASURES, STABLE_POINTS, disparity, lagged, measure_clip,  # noqa: E402
+                                  use_expression_table)
 
-from emostudio.conditioning import CATEGORIES, EmotionSpec  # noqa: E402
+from emostudio.conditioning import CATEGORIES, EmotionSpec, controls  # noqa: E402
 from emostudio.generation.face import topology as T  # noqa: E402
 from emostudio.generation.face.lipsync import loudness_envelope  # noqa: E402
 from emostudio.generation.face.perception import FaceAnalysis, LandmarkTracker, analyze_image, analyze_portrait  # noqa: E402
@@ -175,8 +178,8 @@ def render_clip(head: WarpTalkingHead, face: Face, emotion: str, speech: Driving
 
 def read_emotions(reader: Path, paths: list[Path]) -> dict[Path, dict]:
     """The outside reader's verdict per file (one process for all files)."""
-    result = subprocess.run([sys.executable if reader.suffix != ".py" else "python3", str(reader),
-                             *map(str, paths)], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, str(reader), *map(str, paths)], capture_output=True, text=True,
+                            check=True)
     verdicts = {}
     for line in result.stdout.splitlines():
         line = line.strip()
@@ -265,6 +268,9 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=4, help="how many synthetic-corpus faces")
     parser.add_argument("--faces", nargs="+", help="only these faces (portrait stems, synth-NAME)")
     parser.add_argument("--no-variants", action="store_true", help="skip the weaker and mixed versions")
+    parser.add_argument("--table", help="render with another expression table: a file written by "
+                        "fit_expression_table.py (one from an earlier commit, say) or 'emfacs' for the unfitted "
+                        "prototypes")
     parser.add_argument("--sheet", type=Path)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "emostudio" / "face_legibility")
@@ -273,7 +279,7 @@ def main() -> None:
     started = time.perf_counter()
     print(f"Face legibility: {args.size} px, {FPS:g} fps, seed {SEED}; the machine was shared, times are rough.")
     faces = portrait_faces(args.portraits, args.size) + synthetic_faces(args.synthetic, args.size)
-    subset = bool(args.faces) or args.no_variants
+    subset = bool(args.faces) or args.no_variants or bool(args.table)
     if args.faces:
         unknown = sorted(set(args.faces) - {face.name for face in faces})
         if unknown:
@@ -285,6 +291,10 @@ def main() -> None:
     speech = spoken_sentence()
     print(f"{len(faces)} faces; sentence {speech.duration:.1f} s: {SENTENCE!r}")
     folder = args.cache / f"{code_hash()}_{args.size}"
+    if args.table:
+        use_expression_table(args.table)
+        rows = json.dumps(controls.DEFAULT_EXPRESSION_TABLE, sort_keys=True).encode()
+        folder = folder.with_name(f"{folder.name}_table-{hashlib.sha256(rows).hexdigest()[:8]}")
     folder.mkdir(parents=True, exist_ok=True)
     head = WarpTalkingHead()
     clips = {(face.name, emotion): render_clip(head, face, emotion, speech, folder)

@@ -7,7 +7,7 @@ points expressions leave in place, over the steady frames and over the resting f
 
 Variants (combine with '+'): ``base``; ``no-neutralise`` (the portrait's own smile and parted lips
 kept); ``no-shading`` (no expression shading); ``no-drift`` (no slow per-unit fluctuation);
-``table=PATH`` (another expression table, e.g. one from an earlier commit).
+``table=PATH`` (another expression table, e.g. one from an earlier commit; ``table=emfacs``: the unfitted prototypes).
 
     python benchmarks/identity_ablation.py base no-neutralise no-shading no-drift [--size 384]
 """
@@ -15,21 +15,17 @@ kept); ``no-shading`` (no expression shading); ``no-drift`` (no slow per-unit fl
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 
 import talking_head_quality as Q
 from emostudio.conditioning import CATEGORIES
-from emostudio.conditioning import controls
 from emostudio.generation.face import talking_head
 from emostudio.generation.face.render import WarpRenderer
 from emostudio.generation.face.rig import FaceRig
 
 PLAIN_RENDER = WarpRenderer.render
-PLAIN_TABLE = dict(controls.DEFAULT_EXPRESSION_TABLE)
 PLAIN_DRIFT = talking_head.DRIFT_DEPTH
 
 
@@ -38,8 +34,7 @@ def switch(variant: str) -> None:
     talking_head.FaceRig = FaceRig
     WarpRenderer.render = PLAIN_RENDER
     talking_head.DRIFT_DEPTH = PLAIN_DRIFT
-    controls.DEFAULT_EXPRESSION_TABLE.clear()
-    controls.DEFAULT_EXPRESSION_TABLE.update(PLAIN_TABLE)
+    Q.use_expression_table("shipped")
     for part in variant.split("+"):
         if part == "no-neutralise":
             talking_head.FaceRig = lambda landmarks: FaceRig(landmarks, neutralise=False)
@@ -48,11 +43,7 @@ def switch(variant: str) -> None:
         elif part == "no-drift":
             talking_head.DRIFT_DEPTH = 0.0
         elif part.startswith("table="):
-            fitted = json.loads(Path(part[len("table="):]).read_text())["table"]
-            units = {name: fitted.get(name, controls._EMFACS[name]) for name in controls._EMFACS}
-            controls.DEFAULT_EXPRESSION_TABLE.clear()
-            controls.DEFAULT_EXPRESSION_TABLE.update(
-                {name: tuple(row.get(unit, 0.0) for unit in controls.ACTION_UNITS) for name, row in units.items()})
+            Q.use_expression_table(part[len("table="):])
         elif part != "base":
             raise SystemExit(f"Unknown variant part {part!r}; use base, no-neutralise, no-shading, no-drift or "
                              "table=PATH, joined with '+'.")

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from scipy.spatial import procrustes
 
-from emostudio.conditioning import CATEGORIES, EmotionSpec
+from emostudio.conditioning import CATEGORIES, EmotionSpec, controls
 from emostudio.conditioning.heads import EXPRESSION_UNITS
 from emostudio.errors import EmostudioError
 from emostudio.generation.face import topology as T
@@ -123,6 +123,16 @@ def load_portraits(size: int) -> list[Portrait]:
 
 
 # ---- Rendering and tracking -----------------------------------------------------------------
+
+def use_expression_table(table: str) -> None:
+    """Render with another expression table from here on: a file written by
+    ``fit_expression_table.py`` (one from an earlier commit, say), ``emfacs`` for the unfitted
+    prototypes, or ``shipped``. The embedded backend reads the default table at each render."""
+    path = {"emfacs": None, "shipped": controls.EXPRESSION_TABLE_PATH}.get(table, Path(table))
+    rows = controls.expression_rows(controls.load_expression_table(path))
+    controls.DEFAULT_EXPRESSION_TABLE.clear()
+    controls.DEFAULT_EXPRESSION_TABLE.update(rows)
+
 
 def emotion_spec(name: str) -> EmotionSpec:
     return EmotionSpec.neutral() if name == "neutral" else EmotionSpec({name: 1.0}, 1.0, "category", name)

@@ -143,17 +143,21 @@ _EMFACS: dict[str, dict[str, float]] = {
 EXPRESSION_TABLE_PATH = Path(__file__).resolve().parents[1] / "assets" / "expression_table.json"
 
 
-def _expression_table() -> dict[str, dict[str, float]]:
-    if not EXPRESSION_TABLE_PATH.exists():
-        return _EMFACS
-    fitted = json.loads(EXPRESSION_TABLE_PATH.read_text())["table"]
+def load_expression_table(path: Path | None) -> dict[str, dict[str, float]]:
+    """Action units per category from a table file written by the fit; the EMFACS prototype for a
+    category the file lacks, and for every category without a file."""
+    fitted = json.loads(path.read_text())["table"] if path is not None else {}
     return {name: fitted.get(name, _EMFACS[name]) for name in _EMFACS}
 
 
-EXPRESSION_UNITS: dict[str, dict[str, float]] = _expression_table()
-DEFAULT_EXPRESSION_TABLE: dict[str, tuple[float, ...]] = {
-    name: tuple(units.get(au, 0.0) for au in ACTION_UNITS) for name, units in EXPRESSION_UNITS.items()
-}
+def expression_rows(units: dict[str, dict[str, float]]) -> dict[str, tuple[float, ...]]:
+    """One intensity per ACTION_UNITS entry, per category."""
+    return {name: tuple(row.get(au, 0.0) for au in ACTION_UNITS) for name, row in units.items()}
+
+
+EXPRESSION_UNITS: dict[str, dict[str, float]] = load_expression_table(
+    EXPRESSION_TABLE_PATH if EXPRESSION_TABLE_PATH.exists() else None)
+DEFAULT_EXPRESSION_TABLE: dict[str, tuple[float, ...]] = expression_rows(EXPRESSION_UNITS)
 
 
 # -- grading ---------------------------------------------------------------------------------------
