@@ -15,7 +15,8 @@ probabilities, as ``face_legibility.py`` expects.
 
 writes emostudio/assets/expression_table.json, which the ExpressionHead loads as its default table.
 After a change to the rig, refine the shipped table rather than start over (``--start table``);
-``--emotions`` refits some rows and keeps the others.
+``--emotions`` refits some rows and keeps the others. ``--score`` fits nothing: it renews the
+readings the table file keeps of its rows.
 
 A search from the shipped row stays near it. To find another kind of expression, first explore
 without limits on two faces the row fails on (``--faces A B --free``, written to a file of its
@@ -83,6 +84,9 @@ was run again from the shipped row (the same command). Its row read sad on the t
 two further draws (``--seed 1`` and ``--seed 2``, each excluding the draws before) in 10 of 20
 clips where the row before read 8, and right at half intensity in 19 where it read 16; on the
 development portraits and synthetic faces the same as before.
+
+The shipped readings come from ``... --portraits DIR heldout/fit --reader READER.py --spoken 4
+--score``: every row read on the same 36 faces at four mouth shapes of the sentence.
 """
 
 from __future__ import annotations
@@ -113,6 +117,13 @@ from emostudio.generation.face.rig import FaceRig  # noqa: E402
 from emostudio.generation.face.talking_head import combine_controls, speech_mouth  # noqa: E402
 
 SIZE = 256
+TABLE_ABOUT = ("Action-unit intensities per emotion at intensity 1, fitted by benchmarks/fit_expression_table.py for "
+               "legibility to an outside FER2013 expression reader on portraits, their mirror images and "
+               "synthetic-corpus faces, with identity and fold constraints (the script's description lists each "
+               "row's fit). Each row's reading is the reader's in the run that last fitted or scored it, on the faces "
+               "listed when that run was the last: the share of frames read as the emotion and the emotion's mean "
+               "log-probability. Contempt, "
+               "which FER2013 lacks, keeps its EMFACS prototype.")
 SEED = 0
 SPEECH_JAW = 0.25  # the mouth as open as mid-sentence
 # The units searched per emotion: its EMFACS prototype and the rig's units that FACS lists for its
@@ -268,15 +279,26 @@ def write_table(path: Path, best: dict[str, tuple], searched: dict[str, tuple[st
         readings[emotion] = {"share_read": round(best[emotion][2][1], 3), "mean_log_p": round(best[emotion][2][0], 3)}
     table["contempt"] = dict(_EMFACS["contempt"])
     record = {
-        "about": "Action-unit intensities per emotion at intensity 1, fitted by benchmarks/fit_expression_table.py "
-                 "for legibility to an outside FER2013 expression reader on portraits, their mirror images and "
-                 "synthetic-corpus faces, with identity and fold constraints (the faces listed are the last fit's; "
-                 "the script's description lists each row's fit). Contempt, which FER2013 lacks, keeps its EMFACS "
-                 "prototype." + note,
+        "about": TABLE_ABOUT + note,
         "faces": [f.name for f in faces],
         "readings": readings,
         "table": table,
     }
+    path.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def rescore_table(path: Path, emotions: list[str], faces: list[FitFace], reader: Path, folder: Path,
+                  mouths: list[np.ndarray]) -> None:
+    """Renew the readings of the shipped rows (the rows themselves stay as they are)."""
+    record = json.loads(EXPRESSION_TABLE_PATH.read_text())
+    rows = {emotion: np.array([EXPRESSION_UNITS[emotion].get(au, 0.0) for au in ACTION_UNITS]) for emotion in emotions}
+    scores = score_candidates({(emotion, 0): units for emotion, units in rows.items()}, faces, reader, folder, mouths)
+    for emotion in emotions:
+        log_p, hit = scores[emotion, 0]
+        record["readings"][emotion] = {"share_read": round(hit, 3), "mean_log_p": round(log_p, 3)}
+        print(f"{emotion:<10} read {hit:4.0%} mean log p {log_p:+.2f}")
+    record["faces"] = [f.name for f in faces]
+    record["about"] = TABLE_ABOUT
     path.write_text(json.dumps(record, indent=1) + "\n")
 
 
@@ -325,6 +347,9 @@ def main() -> None:
                         help="also render each row at half intensity, where the emotion or neutral is a right "
                              "reading and another emotion a wrong one, and add its score with this weight")
     parser.add_argument("--note", default="", help="a sentence added to the table's description")
+    parser.add_argument("--score", action="store_true",
+                        help="fit nothing: read the shipped rows on these faces and renew the table's readings "
+                             "(after a change to the rig or renderer)")
     parser.add_argument("--out", type=Path, default=EXPRESSION_TABLE_PATH)
     args = parser.parse_args()
     if args.start not in ("emfacs", "table") and not Path(args.start).is_file():
@@ -340,6 +365,10 @@ def main() -> None:
         if len({f.person for f in faces}) < 2 and not args.free:
             parser.error("--faces: the identity constraint needs faces of two people at least (or --free)")
     print(f"{len(faces)} faces at {SIZE} px: {', '.join(f.name for f in faces)}")
+    if args.score:
+        with tempfile.TemporaryDirectory() as tmp:
+            rescore_table(args.out, args.emotions, faces, args.reader, Path(tmp), mouths)
+        return
     index = {au: i for i, au in enumerate(ACTION_UNITS)}
     fitted = [e for e in SEARCH if e in args.emotions]
     every_unit = tuple(a for a in ACTION_UNITS if a != "AU14R")  # contempt's one-sided unit stays contempt's
