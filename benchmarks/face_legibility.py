@@ -14,7 +14,9 @@ class, identity (Procrustes disparity of the tracked landmarks to the own portra
 the nearest other portrait, as ``talking_head_quality.py`` measures it) and lip sync (Pearson r of
 the measured mouth opening against the loudness envelope at the best lag within +-3 frames).
 Contempt, which FER2013 does not have, is checked by its action unit: the subject's right lip
-corner rises above the left. A contact sheet of the apex frames goes to docs/face_legibility.jpg.
+corner rises above the left. Disgust, which FER2013 readers find in almost no photograph of real
+disgust (``reader_on_photos.py``), is checked by its two units as well: the upper lip comes nearer
+the nose tip (AU10) and the nose wings nearer the inner eye corners (AU9). A contact sheet of the apex frames goes to docs/face_legibility.jpg.
 
     python benchmarks/face_legibility.py --portraits DIR --reader READER.py [--size 320] [--synthetic 4]
 
@@ -224,6 +226,22 @@ def contempt_lift(clip: Clip, neutral: Clip) -> float:
     return 100 * float(value(clip) - value(neutral))
 
 
+def disgust_units(clip: Clip, neutral: Clip) -> tuple[float, float]:
+    """How much nearer the upper lip comes to the nose tip (AU10) and the nose wings to the inner eye
+    corners (AU9) than in the neutral clip (% interocular; > 0: nearer). Distances within the face,
+    so that lids moving the eye line (the face frame's origin) do not enter."""
+    def gaps(c: Clip) -> np.ndarray:
+        points = c.points[len(c.points) // 3:, :468]
+        scale = np.linalg.norm(points[:, T.RIGHT_EYE_RING].mean(1) - points[:, T.LEFT_EYE_RING].mean(1), axis=-1)
+        lip = np.linalg.norm(points[:, T.UPPER_LIP_OUTER_CENTER].mean(1) - points[:, T.NOSE_TIP], axis=-1)
+        corners = points[:, [T.RIGHT_EYE_INNER, T.LEFT_EYE_INNER]].mean(1)
+        wings = np.linalg.norm(points[:, T.RIGHT_NOSE_WING + T.LEFT_NOSE_WING].mean(1) - corners, axis=-1)
+        return np.nanmedian(np.stack([lip, wings], axis=1) / scale[:, None], axis=0)
+
+    lip, wings = 100 * (gaps(neutral) - gaps(clip))
+    return float(lip), float(wings)
+
+
 def face_crop(frame: np.ndarray, points: np.ndarray) -> np.ndarray:
     centre = points[T.FACE_OVAL].mean(axis=0)
     half = 0.62 * np.ptp(points[T.FACE_OVAL], axis=0).max()
@@ -325,6 +343,9 @@ def main() -> None:
             if emotion == "contempt":
                 row["contempt_lift"] = contempt_lift(clip, clips[face.name, "neutral"])
                 top_note = f"{top} (AU14R lift {row['contempt_lift']:+.1f}%)"
+            elif emotion == "disgusted":
+                row["disgust_units"] = disgust_units(clip, clips[face.name, "neutral"])
+                top_note = f"{top} (AU10/AU9 {row['disgust_units'][0]:+.1f}%/{row['disgust_units'][1]:+.1f}%)"
             else:
                 top_note = top
             rows.append(row)
@@ -347,6 +368,13 @@ def main() -> None:
         summary[emotion] = {"development": [sum(dev), len(dev)], "synthetic": [sum(syn), len(syn)], "mean_p": mean_p}
         print(f"{emotion:<10} {sum(dev):>5}/{len(dev):<6} {sum(syn):>4}/{len(syn):<5} "
               f"{(sum(dev) + sum(syn)) / max(len(dev) + len(syn), 1):8.0%} {mean_p:7.2f}")
+    shown = [r["disgust_units"] for r in rows if r["emotion"] == "disgusted"]
+    both = sum(lip >= 1.0 and wings >= 1.0 for lip, wings in shown)
+    summary["disgusted"]["action_units"] = [both, len(shown)]
+    print(f"disgusted, by its action units instead (FER2013 readers find disgust in almost no photograph of it): "
+          f"upper lip nearer the nose tip (AU10) and nose wings nearer the eyes (AU9), each by >= 1% of the "
+          f"interocular distance, in {both}/{len(shown)} clips (median {np.median([u[0] for u in shown]):+.1f}% "
+          f"and {np.median([u[1] for u in shown]):+.1f}%)")
     identity = np.array([r["identity"] for r in rows])
     stable = np.array([r["identity_stable"] for r in rows])
     sync = np.array([r["sync"] for r in rows])

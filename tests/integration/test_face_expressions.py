@@ -231,6 +231,21 @@ def test_emotions_use_their_action_units():
     assert not any(DEFAULT_EXPRESSION_TABLE["neutral"])
 
 
+def test_disgust_raises_the_upper_lip_toward_the_nose_and_wrinkles_the_nose(rig):
+    """Its two defining units show on the deformed face, whatever else disgust's row moves."""
+    units = {au: value for au, value in zip(ACTION_UNITS, DEFAULT_EXPRESSION_TABLE["disgusted"]) if value}
+
+    def gaps(points: np.ndarray) -> np.ndarray:
+        face = rig.frame.to_face(points)
+        lip = np.linalg.norm(face[T.UPPER_LIP_OUTER_CENTER].mean(axis=0) - face[T.NOSE_TIP])
+        corners = face[[T.RIGHT_EYE_INNER, T.LEFT_EYE_INNER]].mean(axis=0)
+        wings = np.linalg.norm(face[T.RIGHT_NOSE_WING + T.LEFT_NOSE_WING].mean(axis=0) - corners)
+        return np.array([lip, wings])
+
+    nearer = gaps(rig.deform(rig.weights())) - gaps(rig.deform(rig.weights(**units)))
+    assert (nearer > 0.06).all(), f"upper lip / nose wings nearer by {nearer} interocular distances"
+
+
 # -- animation --------------------------------------------------------------------------------
 
 def test_expression_sets_in_from_neutral_and_changes_gradually():
