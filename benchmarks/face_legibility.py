@@ -16,7 +16,8 @@ the measured mouth opening against the loudness envelope at the best lag within 
 Contempt, which FER2013 does not have, is checked by its action unit: the subject's right lip
 corner rises above the left. Disgust, which FER2013 readers find in almost no photograph of real
 disgust (``reader_on_photos.py``), is checked by its two units as well: the upper lip comes nearer
-the nose tip (AU10) and the nose wings nearer the inner eye corners (AU9). A contact sheet of the apex frames goes to docs/face_legibility.jpg.
+the nose tip (AU10) and the nose wings nearer the inner eye corners (AU9). A contact sheet of the
+apex frames goes to docs/face_legibility.jpg.
 
     python benchmarks/face_legibility.py --portraits DIR --reader READER.py [--size 320] [--synthetic 4]
 
@@ -52,6 +53,7 @@ from emostudio.conditioning import CATEGORIES, EmotionSpec, controls  # noqa: E4
 from emostudio.generation.face import topology as T  # noqa: E402
 from emostudio.generation.face.lipsync import loudness_envelope  # noqa: E402
 from emostudio.generation.face.perception import FaceAnalysis, LandmarkTracker, analyze_image, analyze_portrait  # noqa: E402
+from emostudio.generation.face.rig import FaceFrame  # noqa: E402
 from emostudio.generation.face.talking_head import DrivingSpeech, WarpTalkingHead  # noqa: E402
 from emostudio.generation.media import VideoWriter  # noqa: E402
 
@@ -232,7 +234,7 @@ def disgust_units(clip: Clip, neutral: Clip) -> tuple[float, float]:
     so that lids moving the eye line (the face frame's origin) do not enter."""
     def gaps(c: Clip) -> np.ndarray:
         points = c.points[len(c.points) // 3:, :468]
-        scale = np.linalg.norm(points[:, T.RIGHT_EYE_RING].mean(1) - points[:, T.LEFT_EYE_RING].mean(1), axis=-1)
+        scale = np.array([FaceFrame.from_landmarks(frame).scale for frame in points])  # interocular distance
         lip = np.linalg.norm(points[:, T.UPPER_LIP_OUTER_CENTER].mean(1) - points[:, T.NOSE_TIP], axis=-1)
         corners = points[:, [T.RIGHT_EYE_INNER, T.LEFT_EYE_INNER]].mean(1)
         wings = np.linalg.norm(points[:, T.RIGHT_NOSE_WING + T.LEFT_NOSE_WING].mean(1) - corners, axis=-1)

@@ -121,7 +121,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from face_legibility import read_emotions, spoken_sentence  # noqa: E402
 
-from emostudio.conditioning.controls import EXPRESSION_UNITS  # noqa: E402
+from emostudio.conditioning.controls import DEFAULT_EXPRESSION_TABLE, EXPRESSION_UNITS  # noqa: E402
 from emostudio.conditioning.heads import _EMFACS, ACTION_UNITS, EXPRESSION_TABLE_PATH  # noqa: E402
 from emostudio.generation.face import topology as T  # noqa: E402
 from emostudio.generation.face.lipsync import MOUTH, loudness_envelope  # noqa: E402
@@ -136,9 +136,9 @@ TABLE_ABOUT = ("Action-unit intensities per emotion at intensity 1, fitted by be
                "synthetic-corpus faces, with identity and fold constraints (the script's description lists each "
                "row's fit). Each row's reading is the reader's in the run that last fitted or scored it, on the faces "
                "listed when that run was the last: the share of frames read as the emotion and the emotion's mean "
-               "log-probability. Contempt, "
-               "which FER2013 lacks, keeps its EMFACS prototype; disgust, which FER2013 readers find in almost no "
-               "photograph of real disgust, is set by its action units (upper lip raised, nose wrinkled).")
+               "log-probability. Contempt, which FER2013 lacks, keeps its EMFACS prototype; disgust, which "
+               "FER2013 readers find in almost no photograph of real disgust, is set by its action units (upper "
+               "lip raised, nose wrinkled).")
 SEED = 0
 SPEECH_JAW = 0.25  # the mouth as open as mid-sentence
 # The units searched per emotion: its EMFACS prototype and the rig's units that FACS lists for its
@@ -309,8 +309,8 @@ def rescore_table(path: Path, emotions: list[str], faces: list[FitFace], reader:
                   mouths: list[np.ndarray]) -> None:
     """Renew the readings of the shipped rows (the rows themselves stay as they are)."""
     record = json.loads(EXPRESSION_TABLE_PATH.read_text())
-    rows = {emotion: np.array([EXPRESSION_UNITS[emotion].get(au, 0.0) for au in ACTION_UNITS]) for emotion in emotions}
-    scores = score_candidates({(emotion, 0): units for emotion, units in rows.items()}, faces, reader, folder, mouths)
+    shipped = {(emotion, 0): np.array(DEFAULT_EXPRESSION_TABLE[emotion]) for emotion in emotions}
+    scores = score_candidates(shipped, faces, reader, folder, mouths)
     for emotion in emotions:
         log_p, hit = scores[emotion, 0]
         record["readings"][emotion] = {"share_read": round(hit, 3), "mean_log_p": round(log_p, 3)}
