@@ -295,6 +295,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "emostudio" / "face_legibility")
     args = parser.parse_args()
+    if args.table:
+        use_expression_table(args.table)  # a wrong name fails before any face is analysed
 
     started = time.perf_counter()
     print(f"Face legibility: {args.size} px, {FPS:g} fps, seed {SEED}; the machine was shared, times are rough.")
@@ -312,7 +314,6 @@ def main() -> None:
     print(f"{len(faces)} faces; sentence {speech.duration:.1f} s: {SENTENCE!r}")
     folder = args.cache / f"{code_hash()}_{args.size}"
     if args.table:
-        use_expression_table(args.table)
         rows = json.dumps(controls.DEFAULT_EXPRESSION_TABLE, sort_keys=True).encode()
         folder = folder.with_name(f"{folder.name}_table-{hashlib.sha256(rows).hexdigest()[:8]}")
     folder.mkdir(parents=True, exist_ok=True)

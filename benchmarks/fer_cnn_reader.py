@@ -89,8 +89,11 @@ def sampled_frames(path: Path, count: int) -> list[np.ndarray]:
         return [] if image is None else [image]
     import av
 
-    with av.open(str(path)) as container:
-        frames = [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+    try:
+        with av.open(str(path)) as container:
+            frames = [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+    except (av.FFmpegError, OSError):  # not a video after all: no face in it, like an unreadable image
+        return []
     if not frames:
         return []
     return [frames[i] for i in np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)]

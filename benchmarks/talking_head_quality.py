@@ -129,6 +129,9 @@ def use_expression_table(table: str) -> None:
     ``fit_expression_table.py`` (one from an earlier commit, say), ``emfacs`` for the unfitted
     prototypes, or ``shipped``. The embedded backend reads the default table at each render."""
     path = {"emfacs": None, "shipped": controls.EXPRESSION_TABLE_PATH}.get(table, Path(table))
+    if path is not None and not path.is_file():
+        raise SystemExit(f"No expression table {table!r}: give a table file written by fit_expression_table.py "
+                         "(e.g. git show COMMIT:emostudio/assets/expression_table.json > old.json), emfacs or shipped.")
     rows = controls.expression_rows(controls.load_expression_table(path))
     controls.DEFAULT_EXPRESSION_TABLE.clear()
     controls.DEFAULT_EXPRESSION_TABLE.update(rows)
