@@ -37,6 +37,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -412,22 +413,25 @@ def main() -> None:
     backend = DiffusionTalkingHead(args.model, num_inference_steps=args.steps)
     fps = float(backend.located.record.get("fps", 12.5))
     portrait = analyze_portrait(args.portrait, 128)
-    speech = Path(args.out or "neural_talking_head").with_suffix(".speech.wav")
-    PiperSpeechBackend().speak("We will talk about this later.", "neutral", seed=0).save(speech)
-    parts = {"emotion": ("emotion_effect", lambda: emotion_effect(args, backend, portrait, speech, fps)),
-             "lips": ("lip_sync", lambda: lip_sync(args, backend, portrait, speech, fps)),
-             "fit": ("training_fit", lambda: training_fit(args, backend)),
-             "cost": ("adapter_cost", lambda: adapter_cost(args.repeats)),
-             "svd-cost": ("adapter_cost_svd_proportions", lambda: adapter_cost_svd_proportions(max(args.repeats // 2, 1))),
-             "memory": ("memory_mib", lambda: memory_against_length(args))}
-    wanted = [part.strip() for part in args.only.split(",") if part.strip()]
-    unknown = [part for part in wanted if part not in parts]
-    if unknown:
-        parser.error(f"unknown part {unknown[0]!r}; choose from {', '.join(parts)}")
-    results = {"machine": "shared 2-core CPU (timings are ratios measured side by side)"}
-    for part in wanted:
-        name, measure = parts[part]
-        results[name] = measure()
+    results: dict[str, object] = {"machine": "shared 2-core CPU (timings are ratios measured side by side)"}
+    # The driving speech is an input only: it lives as long as the run, outside the caller's folder.
+    with tempfile.TemporaryDirectory() as scratch:
+        speech = Path(scratch) / "speech.wav"
+        parts = {"emotion": ("emotion_effect", lambda: emotion_effect(args, backend, portrait, speech, fps)),
+                 "lips": ("lip_sync", lambda: lip_sync(args, backend, portrait, speech, fps)),
+                 "fit": ("training_fit", lambda: training_fit(args, backend)),
+                 "cost": ("adapter_cost", lambda: adapter_cost(args.repeats)),
+                 "svd-cost": ("adapter_cost_svd_proportions",
+                              lambda: adapter_cost_svd_proportions(max(args.repeats // 2, 1))),
+                 "memory": ("memory_mib", lambda: memory_against_length(args))}
+        wanted = [part.strip() for part in args.only.split(",") if part.strip()]
+        unknown = [part for part in wanted if part not in parts]
+        if unknown:
+            parser.error(f"unknown part {unknown[0]!r}; choose from {', '.join(parts)}")
+        PiperSpeechBackend().speak("We will talk about this later.", "neutral", seed=0).save(speech)
+        for part in wanted:
+            name, measure = parts[part]
+            results[name] = measure()
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
         print(f"Wrote {args.out}")
