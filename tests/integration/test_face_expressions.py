@@ -176,6 +176,18 @@ def test_mouth_stretch_opens_wider_than_a_jaw_drop_with_corners_not_raised(rig):
         assert face_units(rig, "AU27", corner)[1] > 0.0, "the corners go down, not up"
 
 
+def test_an_opening_jaw_drops_the_chin_most_and_its_sides_least(rig):
+    """The jaw turns about joints beside the face: the chin drops, the outline tapers down to it."""
+    drop = face_units(rig, "JAW", T.FACE_OVAL)[:, 1]
+    across = np.abs(rig.frame.to_face(rig.rest)[T.FACE_OVAL, 0])
+    lower = drop > 0.01
+    chin = T.FACE_OVAL.index(T.CHIN)
+    assert drop[chin] == pytest.approx(drop.max(), rel=0.05)
+    # Along the lower outline, the farther out from the middle, the less it drops.
+    assert np.corrcoef(across[lower], drop[lower])[0, 1] < -0.8
+    assert drop[lower].min() < 0.5 * drop[chin]
+
+
 def test_brow_lowerer_draws_the_brows_down_and_together_without_passing_the_lids(rig):
     right, left = face_units(rig, "AU4", T.RIGHT_BROW[0]), face_units(rig, "AU4", T.LEFT_BROW[0])
     assert right[0] > 0.02 and left[0] < -0.02 and right[1] > 0.04 and left[1] > 0.04
@@ -334,6 +346,21 @@ def test_creases_have_lit_ridges_beside_them(face, rig, renderer):
     forehead = disc(brows + [0, -0.3 * rig.frame.scale], 0.3 * rig.frame.scale, face.image.shape[:2])
     assert change[forehead].min() < -8, "dark lines"
     assert change[forehead].max() > 3, "lit ridges"
+
+
+def test_creases_that_overlap_saturate_into_a_warm_shadow(face, rig, renderer):
+    """The nasolabial folds of AU9, AU10 and AU12 together deepen, but not into a black smear."""
+    controls = rig.weights(AU9=1.0, AU10=1.0, AU12=1.0)
+    points = rig.deform(controls)
+    plain = renderer.render(points).astype(np.float64)
+    shaded = renderer.render(points, controls=controls).astype(np.float64)
+    lit_skin = (luminance(plain) > 80) & (luminance(shaded) < luminance(plain) - 10)
+    assert lit_skin.sum() > 50, "the folds show"
+    kept = luminance(shaded)[lit_skin] / luminance(plain)[lit_skin]
+    assert kept.min() > 0.5, "no fold takes more than half the light"
+    # Skin's shadow is warm: red loses the least, blue the most.
+    red, green, blue = (shaded[lit_skin, c].sum() / plain[lit_skin, c].sum() for c in range(3))
+    assert red > green > blue
 
 
 # -- the portrait's own expression -------------------------------------------------------------

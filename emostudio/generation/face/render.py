@@ -42,6 +42,16 @@ BORDER_POINTS = 8  # anchors per image side
 # lower lip moved down by this much (of the interocular distance) keeps every triangle on its side.
 LIP_PARTING = 0.03
 MAP_DOWNSCALE = 2  # the backward map is built at 1/2 resolution and upsampled
+# A crease only gets so dark: where several units shade the same skin (AU9's, AU10's and AU12's
+# folds), darkening beyond one crease's saturates towards the deepest shade instead of adding up to a
+# black smear.
+ONE_CREASE_SHADE = 0.3
+DEEPEST_SHADE = 0.45
+BRIGHTEST_LIFT = 0.3
+# Shadow on skin is warm (light scattered under the skin comes back red), so red is taken away
+# least; the weights keep the luminance a grey shading would have.
+_SKIN_SHADOW = np.array([0.8, 1.0, 1.15], np.float32)
+SKIN_SHADOW_TINT = _SKIN_SHADOW / float(np.dot([0.299, 0.587, 0.114], _SKIN_SHADOW))
 
 
 class WarpRenderer:
@@ -130,7 +140,7 @@ class WarpRenderer:
         darkening = self.shading.darkening(controls)
         if darkening is None:
             return
-        light_map, (left, top) = 1.0 - darkening[0], darkening[1]
+        shade_map, (left, top) = darkening
         margin = 0.5 * self.interocular  # the forehead lines sit above the mesh
         x0, y0 = np.maximum(np.floor(face_positions.min(axis=0) - margin).astype(int), 0)
         x1, y1 = np.minimum(np.ceil(face_positions.max(axis=0) + margin).astype(int), [self.width, self.height])
@@ -139,8 +149,11 @@ class WarpRenderer:
         where = source[y0:y1, x0:x1]
         map_x = (where[..., 0] + 0.5) / MAP_DOWNSCALE - 0.5 - left
         map_y = (where[..., 1] + 0.5) / MAP_DOWNSCALE - 0.5 - top
-        light = cv2.remap(light_map, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
-        frame[y0:y1, x0:x1] = np.clip(frame[y0:y1, x0:x1] * light[..., None], 0, 255).astype(np.uint8)
+        # The light per colour channel is made on the coarse window and warped, not made per pixel.
+        light_map = np.ascontiguousarray(1.0 - shade_map[..., None] * SKIN_SHADOW_TINT)
+        light = cv2.remap(light_map, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=(1.0, 1.0, 1.0))
+        frame[y0:y1, x0:x1] = cv2.multiply(frame[y0:y1, x0:x1], light, dtype=cv2.CV_8U)
 
     def _between_lids(self, eye: Eyeball, positions: np.ndarray) -> np.ndarray:
         """Warp positions for the points inside an eye: carried along between the moving lids.
@@ -473,7 +486,12 @@ class ExpressionShading:
             weight = float(controls[index])
             if weight > 0.01:
                 total = darkness * np.float32(weight) if total is None else total + darkness * np.float32(weight)
-        return None if total is None else (np.clip(total, -0.3, 0.7), self.origin)
+        if total is None:
+            return None
+        headroom = DEEPEST_SHADE - ONE_CREASE_SHADE
+        beyond = np.maximum(total - ONE_CREASE_SHADE, 0.0)
+        shade = np.maximum(np.minimum(total, ONE_CREASE_SHADE) + headroom * np.tanh(beyond / headroom), -BRIGHTEST_LIFT)
+        return shade.astype(np.float32), self.origin
 
 
 def _stroke(grid: np.ndarray, points: np.ndarray, sigma: float) -> np.ndarray:

@@ -203,9 +203,12 @@ def build_fields(landmarks: np.ndarray) -> tuple[FaceFrame, np.ndarray]:
                       + _field(face, T.LOWER_LIP_OUTER_CENTER, np.array([0.0, -0.045]), 0.14, outer_lips * lower_face)
                       + _field(face, T.UPPER_LIP_INNER, np.array([0.0, 0.02]), 0.06, 1.0 - lower_face)
                       + _field(face, T.LOWER_LIP_INNER, np.array([0.0, -0.02]), 0.06, lower_face))
-    # AU26 / JAW: the jaw rotates open; everything below the lip line follows, chin most.
+    # AU26 / JAW: the jaw rotates open about the joints in front of the ears; everything below the
+    # lip line follows. A point drops by how far in front of the joints it lies, so the chin drops
+    # most and the jaw's sides least: the lower face lengthens into a taper, not a box.
     jaw = np.zeros((count, 2))
-    jaw[:, 1] = 0.32 * lower_face * np.clip((y - split) / 0.5 + 0.6, 0.6, 1.0)
+    ahead_of_joints = np.clip(1.0 - 0.75 * (face[:, 0] / 0.95) ** 2, 0.3, 1.0)
+    jaw[:, 1] = 0.32 * lower_face * np.clip((y - split) / 0.5 + 0.6, 0.6, 1.0) * ahead_of_joints
     fields["AU26"] = jaw
     fields["JAW"] = jaw
     # AU27: mouth stretch, the jaw pulled far down with the lips stretched open and the corners
