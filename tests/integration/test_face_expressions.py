@@ -363,6 +363,16 @@ def test_creases_that_overlap_saturate_into_a_warm_shadow(face, rig, renderer):
     assert red > green > blue
 
 
+def test_a_grey_portrait_gets_grey_creases(face, rig):
+    grey = np.repeat(luminance(face.image).round().astype(np.uint8)[..., None], 3, axis=2)
+    renderer = WarpRenderer(grey, face.landmarks)
+    controls = rig.weights(AU9=1.0, AU10=1.0, AU12=1.0)
+    shaded = renderer.render(rig.deform(controls), controls=controls).astype(np.int16)
+    folds = np.abs(shaded - renderer.render(rig.deform(controls)).astype(np.int16)).max(axis=2) > 10
+    assert folds.sum() > 50
+    assert np.abs(shaded[folds, 0] - shaded[folds, 2]).max() <= 1, "no colour cast on a black-and-white photo"
+
+
 # -- the portrait's own expression -------------------------------------------------------------
 
 def corner_raise_and_gap(rig: FaceRig, points: np.ndarray) -> tuple[float, float]:

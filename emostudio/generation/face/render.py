@@ -42,14 +42,13 @@ BORDER_POINTS = 8  # anchors per image side
 # lower lip moved down by this much (of the interocular distance) keeps every triangle on its side.
 LIP_PARTING = 0.03
 MAP_DOWNSCALE = 2  # the backward map is built at 1/2 resolution and upsampled
-# A crease only gets so dark: where several units shade the same skin (AU9's, AU10's and AU12's
-# folds), darkening beyond one crease's saturates towards the deepest shade instead of adding up to a
-# black smear.
-ONE_CREASE_SHADE = 0.3
-DEEPEST_SHADE = 0.45
-BRIGHTEST_LIFT = 0.3
+# A crease only gets so dark and a ridge so bright: where several units shade the same skin (AU9's,
+# AU10's and AU12's folds and the cheeks over them), what goes beyond one crease's or one ridge's
+# saturates instead of adding up to a black smear or a white band.
+ONE_CREASE_SHADE, DEEPEST_SHADE = 0.3, 0.45
+ONE_RIDGE_LIFT, BRIGHTEST_LIFT = 0.12, 0.18
 # Shadow on skin is warm (light scattered under the skin comes back red), so red is taken away
-# least; the weights keep the luminance a grey shading would have.
+# least; the weights keep the luminance a grey shading would have. A grey portrait gets grey shade.
 _SKIN_SHADOW = np.array([0.8, 1.0, 1.15], np.float32)
 SKIN_SHADOW_TINT = _SKIN_SHADOW / float(np.dot([0.299, 0.587, 0.114], _SKIN_SHADOW))
 
@@ -150,7 +149,8 @@ class WarpRenderer:
         map_x = (where[..., 0] + 0.5) / MAP_DOWNSCALE - 0.5 - left
         map_y = (where[..., 1] + 0.5) / MAP_DOWNSCALE - 0.5 - top
         # The light per colour channel is made on the coarse window and warped, not made per pixel.
-        light_map = np.ascontiguousarray(1.0 - shade_map[..., None] * SKIN_SHADOW_TINT)
+        tint = 1.0 + self._colourfulness * (SKIN_SHADOW_TINT - 1.0)
+        light_map = np.ascontiguousarray(1.0 - shade_map[..., None] * tint.astype(np.float32))
         light = cv2.remap(light_map, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=(1.0, 1.0, 1.0))
         frame[y0:y1, x0:x1] = cv2.multiply(frame[y0:y1, x0:x1], light, dtype=cv2.CV_8U)
@@ -488,10 +488,15 @@ class ExpressionShading:
                 total = darkness * np.float32(weight) if total is None else total + darkness * np.float32(weight)
         if total is None:
             return None
-        headroom = DEEPEST_SHADE - ONE_CREASE_SHADE
-        beyond = np.maximum(total - ONE_CREASE_SHADE, 0.0)
-        shade = np.maximum(np.minimum(total, ONE_CREASE_SHADE) + headroom * np.tanh(beyond / headroom), -BRIGHTEST_LIFT)
+        shade = (_saturate(np.maximum(total, 0.0), ONE_CREASE_SHADE, DEEPEST_SHADE)
+                 - _saturate(np.maximum(-total, 0.0), ONE_RIDGE_LIFT, BRIGHTEST_LIFT))
         return shade.astype(np.float32), self.origin
+
+
+def _saturate(amount: np.ndarray, linear_up_to: float, ceiling: float) -> np.ndarray:
+    """``amount`` as it is up to ``linear_up_to``, then rising ever more slowly towards ``ceiling``."""
+    headroom = ceiling - linear_up_to
+    return np.minimum(amount, linear_up_to) + headroom * np.tanh(np.maximum(amount - linear_up_to, 0.0) / headroom)
 
 
 def _stroke(grid: np.ndarray, points: np.ndarray, sigma: float) -> np.ndarray:
