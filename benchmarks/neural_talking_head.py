@@ -81,8 +81,9 @@ def mouth_opening(frames: np.ndarray, lips: np.ndarray) -> np.ndarray:
 def train_frame_classifier(model_dir: Path, vae, resolution: int, fps: float, face_scale: float,
                            emotions: tuple[str, ...] = EMOTIONS):
     """Logistic regression on the training clips' frames (the corpus the model was trained on), as the VAE
-    returns them; with its accuracy on the frames of clips of one sentence when fitted on the others, and
-    the mouth-opening/loudness correlation of those frames (what the lip-sync figure can reach)."""
+    returns them; with its accuracy on the frames of clips of one sentence when fitted on the others (overall
+    and per emotion: an emotion it cannot read there, it cannot judge in generated frames either), and the
+    mouth-opening/loudness correlation of those frames (what the lip-sync figure can reach)."""
     from sklearn.linear_model import LogisticRegression
 
     from emostudio.generation.face.lipsync import loudness_envelope
@@ -106,9 +107,10 @@ def train_frame_classifier(model_dir: Path, vae, resolution: int, fps: float, fa
     features, labels, texts = np.concatenate(features), np.array(labels), np.array(texts)
     held_out = texts == texts[-1]
     check = LogisticRegression(max_iter=3000, C=0.01).fit(features[~held_out], labels[~held_out])
-    ceiling = float(np.mean(check.predict(features[held_out]) == labels[held_out]))
+    right = check.predict(features[held_out]) == labels[held_out]
+    per_emotion = {e: float(np.mean(right[labels[held_out] == e])) for e in emotions if np.any(labels[held_out] == e)}
     classifier = LogisticRegression(max_iter=3000, C=0.01).fit(features, labels)
-    return classifier, box, ceiling, float(np.nanmean(correlations))
+    return classifier, box, float(np.mean(right)), per_emotion, float(np.nanmean(correlations))
 
 
 def generate(backend, portrait, audio_path: Path, emotion: str, seed: int, fps: float, scale: float | None,
@@ -132,11 +134,14 @@ def emotion_effect(args, backend, portrait, speech: Path, fps: float) -> dict:
     import cv2
 
     emotions = args.emotions
-    classifier, box, ceiling, lips = train_frame_classifier(args.model, backend.pipeline.vae, backend.resolution, fps,
-                                                           backend.face_scale, emotions)
-    print(f"frame classifier: {ceiling:.2f} of held-out training frames (through the VAE) read correctly", flush=True)
+    classifier, box, ceiling, per_emotion, lips = train_frame_classifier(
+        args.model, backend.pipeline.vae, backend.resolution, fps, backend.face_scale, emotions)
+    print(f"frame classifier: {ceiling:.2f} of held-out training frames (through the VAE) read correctly; per "
+          "emotion " + ", ".join(f"{e} {share:.2f}" for e, share in per_emotion.items()), flush=True)
     print(f"training clips (through the VAE): mouth opening vs loudness r = {lips:.2f}", flush=True)
-    results: dict[str, object] = {"classifier held-out accuracy": ceiling, "training clips lip sync r": lips}
+    results: dict[str, object] = {"classifier held-out accuracy": ceiling,
+                                  "classifier held-out accuracy per emotion": per_emotion,
+                                  "training clips lip sync r": lips}
     for emotion in emotions:
         rows = {"model scale": [], "scale 0": []}
         for seed in range(args.seeds):
@@ -147,8 +152,11 @@ def emotion_effect(args, backend, portrait, speech: Path, fps: float) -> dict:
                 predicted = classifier.predict(face_features(small, box))
                 rows[name].append(float(np.mean(predicted == emotion)))
         results[emotion] = {name: statistics.mean(values) for name, values in rows.items()}
+        blind = per_emotion.get(emotion, 0.0) <= 1 / len(emotions)
         print(f"{emotion:>10}: read as requested {results[emotion]['model scale']:.2f} "
-              f"(emotion scale 0: {results[emotion]['scale 0']:.2f}; chance {1 / len(emotions):.2f})", flush=True)
+              f"(emotion scale 0: {results[emotion]['scale 0']:.2f}; chance {1 / len(emotions):.2f})"
+              + ("; the classifier reads this emotion no better than chance in the training frames themselves, "
+                 "so this row says nothing" if blind else ""), flush=True)
     results["mean"] = {name: statistics.mean(results[e][name] for e in emotions) for name in ("model scale", "scale 0")}
     print(f"      mean: read as requested {results['mean']['model scale']:.2f} "
           f"(emotion scale 0: {results['mean']['scale 0']:.2f})", flush=True)
