@@ -83,6 +83,7 @@ class WarpRenderer:
         self._coarse = np.stack([(xs + 0.5) * MAP_DOWNSCALE - 0.5, (ys + 0.5) * MAP_DOWNSCALE - 0.5], axis=-1)
         self._teeth_color = _teeth_color(image, self.face_points)
         self._colourfulness = _colourfulness(image, self.face_points)
+        self._shadow_tint = (1.0 + self._colourfulness * (SKIN_SHADOW_TINT - 1.0)).astype(np.float32)
         self.rest_gap = _mouth_gap(self.face_points)
         self.eyes = [_eyeball(self.image, self.face_points, side, self.interocular) for side in T.EYES]
         self.shading = ExpressionShading(self.face_points, self.width, self.height, MAP_DOWNSCALE)
@@ -149,8 +150,7 @@ class WarpRenderer:
         map_x = (where[..., 0] + 0.5) / MAP_DOWNSCALE - 0.5 - left
         map_y = (where[..., 1] + 0.5) / MAP_DOWNSCALE - 0.5 - top
         # The light per colour channel is made on the coarse window and warped, not made per pixel.
-        tint = 1.0 + self._colourfulness * (SKIN_SHADOW_TINT - 1.0)
-        light_map = np.ascontiguousarray(1.0 - shade_map[..., None] * tint.astype(np.float32))
+        light_map = np.ascontiguousarray(1.0 - shade_map[..., None] * self._shadow_tint)
         light = cv2.remap(light_map, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=(1.0, 1.0, 1.0))
         frame[y0:y1, x0:x1] = cv2.multiply(frame[y0:y1, x0:x1], light, dtype=cv2.CV_8U)
